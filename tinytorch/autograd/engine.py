@@ -1,0 +1,185 @@
+"""The backward engine: one iterative traversal in topological order.
+
+``run_backward`` is shared by ``Tensor.backward`` (gradients accumulate into
+leaves' ``.grad``) and ``autograd.grad`` (gradients are captured and
+returned). There is no recursion, so graph depth is bounded by memory only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from tinytorch.autograd.grad_mode import STATE
+from tinytorch.autograd.node import Node
+
+if TYPE_CHECKING:
+    from tinytorch.tensor import Tensor
+
+
+def _count_dependencies(roots: list[object]) -> dict[object, int]:
+    """Number of incoming edges (consumers) of every node reachable from ``roots``."""
+    deps: dict[object, int] = {}
+    seen = set(map(id, roots))
+    stack = [r for r in roots if isinstance(r, Node)]
+    while stack:
+        node = stack.pop()
+        for nxt in node.next_nodes:
+            if nxt is None:
+                continue
+            deps[nxt] = deps.get(nxt, 0) + 1
+            if id(nxt) not in seen:
+                seen.add(id(nxt))
+                if isinstance(nxt, Node):
+                    stack.append(nxt)
+    return deps
+
+
+def _check_grad(node: Node, nxt: object, index: int, g: Tensor) -> Tensor:
+    """Validate the shape (and match the dtype) of a gradient an op returned."""
+    if isinstance(nxt, Node):
+        shape, dt = nxt.out_shape, nxt.out_dtype
+    else:
+        shape, dt = nxt.data.shape, nxt.data.dtype  # type: ignore[attr-defined]
+    if g.data.shape != shape:
+        raise RuntimeError(
+            f"Function {node.name()} returned an invalid gradient at index {index} - "
+            f"got {list(g.data.shape)} but expected shape compatible with {list(shape)}"
+        )
+    if g.data.dtype != dt:
+        g = g.to(dt)
+    return g
+
+
+def run_backward(
+    roots: Sequence[Tensor],
+    grad_roots: Sequence[Tensor],
+    retain_graph: bool,
+    create_graph: bool,
+    capture: Sequence[Tensor] | None = None,
+    allow_unused: bool = False,
+) -> tuple[Tensor | None, ...] | None:
+    """Propagate ``grad_roots`` from ``roots`` back through the graph.
+
+    Without ``capture``, gradients are accumulated into the ``.grad`` of every
+    leaf that requires grad (and of non-leaves that ``retain_grad()``).
+    With ``capture``, the gradients w.r.t. those tensors are returned instead
+    and no ``.grad`` is written.
+    """
+    from tinytorch.tensor import Tensor
+
+    starts: list[object] = []
+    pending: dict[object, Tensor] = {}
+    for t, g in zip(roots, grad_roots):
+        if not t._requires_grad:
+            raise RuntimeError(
+                "element 0 of tensors does not require grad and does not have a grad_fn"
+            )
+        key = t.grad_fn if t.grad_fn is not None else t
+        pending[key] = pending[key] + g if key in pending else g
+        if key not in starts:
+            starts.append(key)
+
+    wanted: dict[object, int] = {}
+    if capture is not None:
+        for i, t in enumerate(capture):
+            if not t._requires_grad:
+                raise RuntimeError("One of the differentiated Tensors does not require grad")
+            wanted[t.grad_fn if t.grad_fn is not None else t] = i
+    captured: list[Tensor | None] = [None] * (len(capture) if capture is not None else 0)
+
+    given = {id(g.data) for g in grad_roots}  # arrays .grad must not take uncopied
+    deps = _count_dependencies(starts)
+    ready = [s for s in starts if deps.get(s, 0) == 0]
+    prev_mode = STATE.enabled
+    STATE.enabled = create_graph
+    try:
+        while ready:
+            node = ready.pop()
+            g = pending.pop(node, None)
+            if isinstance(node, Tensor):  # a leaf: the end of a path
+                if g is not None:
+                    for hook in node._hooks or ():
+                        out = hook(g)
+                        g = out if out is not None else g
+                    if capture is None:
+                        _accumulate(node, g, create_graph, given)
+                    elif node in wanted:
+                        captured[wanted[node]] = g
+                continue
+
+            if g is not None:
+                for hook in node._hooks or ():
+                    out = hook(g)
+                    g = out if out is not None else g
+                if node._retained is not None and capture is None:
+                    retained = node._retained()
+                    if retained is not None:
+                        _accumulate(retained, g, create_graph, given)
+                if capture is not None and node in wanted:
+                    captured[wanted[node]] = g
+                grads = _call_backward(node, g, create_graph)
+                if not retain_graph:
+                    node.release()
+            else:
+                grads = None
+
+            for i, nxt in enumerate(node.next_nodes):
+                if nxt is None:
+                    continue
+                if grads is not None and grads[i] is not None:
+                    gi = _check_grad(node, nxt, i, grads[i])
+                    prev = pending.get(nxt)
+                    pending[nxt] = gi if prev is None else prev + gi
+                deps[nxt] -= 1
+                if deps[nxt] == 0:
+                    ready.append(nxt)
+    finally:
+        STATE.enabled = prev_mode
+
+    if capture is None:
+        return None
+    if not allow_unused:
+        for i, c in enumerate(captured):
+            if c is None:
+                raise RuntimeError(
+                    f"One of the differentiated Tensors (index {i}) appears to not have been "
+                    f"used in the graph. Set allow_unused=True if this is the desired behavior."
+                )
+    return tuple(captured)
+
+
+def _call_backward(node: Node, g: Tensor, create_graph: bool) -> tuple[Tensor | None, ...]:
+    if create_graph and node.once_differentiable:
+        raise RuntimeError(
+            f"{node.name()} is only differentiable once: its backward is computed in raw "
+            f"numpy, so create_graph=True (higher-order gradients) is not supported through it"
+        )
+    grads = node.backward(g)
+    if not isinstance(grads, tuple):
+        grads = (grads,)
+    if len(grads) != len(node.next_nodes):
+        raise RuntimeError(
+            f"function {node.name()} returned an incorrect number of gradients "
+            f"(expected {len(node.next_nodes)}, got {len(grads)})"
+        )
+    if STATE.anomaly:
+        from tinytorch.autograd.anomaly import check_backward
+
+        check_backward(node, grads)
+    return grads
+
+
+def _accumulate(t: Tensor, g: Tensor, create_graph: bool, given: set[int]) -> None:
+    """``t.grad += g``, never in place on memory that someone else may hold.
+
+    A backward may hand one array to two inputs (``Add``) or a view of the
+    caller's gradient (``Reshape``): ``.grad`` takes such an array only as a
+    copy, so that editing one ``.grad`` in place never changes another.
+    """
+    if not create_graph:
+        g = g.detach()
+        if id(g.data) in given or g.data.base is not None:
+            g = g.clone()
+        given.add(id(g.data))
+    t.grad = g if t.grad is None else t.grad + g

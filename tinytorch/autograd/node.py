@@ -1,0 +1,157 @@
+"""``Node``: one recorded application of a primitive, the unit of the graph.
+
+A primitive is a ``Node`` subclass with
+
+* ``forward(self, *arrays, **params) -> ndarray`` in plain numpy, and
+* ``backward(self, grad_out: Tensor) -> Tensor | tuple[Tensor | None, ...]``
+  written with tinytorch ops, so that running it with grad enabled
+  (``create_graph=True``) records the backward itself and gives gradients of
+  any order from one formula.
+
+The node *is* the ``ctx`` of its own forward/backward: parameters are stored
+on it as attributes. Graph edges point from a node to what produced its
+inputs (``next_nodes``): another node, a leaf ``Tensor`` that requires grad,
+or ``None``. A node never references its own output tensor (that would be a
+reference cycle and leave graphs to the cyclic garbage collector); an op that
+needs its output saves the array and ``self.output`` rebuilds a tensor whose
+``grad_fn`` is this node.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tinytorch.autograd.grad_mode import STATE
+
+if TYPE_CHECKING:
+    from tinytorch.tensor import Tensor
+
+_tensor_cls: Any = None  # set by tinytorch.tensor to break the import cycle
+
+
+class Node:
+    """Base class of every recorded op (and of user ``autograd.Function``\\ s)."""
+
+    __slots__ = (
+        "__weakref__",
+        "_hooks",
+        "_out",
+        "_released",
+        "_retained",
+        "_saved",
+        "_trace",
+        "_versions",
+        "next_nodes",
+        "out_dtype",
+        "out_shape",
+    )
+    #: Set on ops that save their inputs / output for backward.
+    save_inputs: bool = False
+    save_output: bool = False
+    #: Set on ops whose backward drops to raw numpy: no second derivative.
+    once_differentiable: bool = False
+
+    def forward(self, *arrays: np.ndarray, **params: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, grad_out: Tensor) -> Any:
+        raise NotImplementedError(f"{self.name()} has no backward")
+
+    @classmethod
+    def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
+        """Run ``forward`` on the inputs' arrays and record the node if needed."""
+        node = cls.__new__(cls)
+        out = node.forward(*[t.data for t in inputs], **params)
+        if type(out) is not np.ndarray:
+            out = np.asarray(out)
+        T = _tensor_cls
+        if STATE.enabled:
+            for t in inputs:
+                if t._requires_grad:
+                    break
+            else:
+                return T._make(out)
+            node.next_nodes = tuple(
+                t.grad_fn if t.grad_fn is not None else (t if t._requires_grad else None)
+                for t in inputs
+            )
+            node.out_shape = out.shape
+            node.out_dtype = out.dtype
+            node._hooks = node._retained = node._released = node._trace = None
+            result = T._make(out, True, node)
+            if cls.save_inputs:
+                node._saved = inputs
+                node._versions = tuple([t._vc[0] for t in inputs])
+            else:
+                node._saved = None
+            if cls.save_output:
+                node._out = (out, result._vc)
+            else:
+                node._out = None
+            if STATE.anomaly:
+                from tinytorch.autograd.anomaly import record_forward
+
+                record_forward(node, out)
+            return result
+        return T._make(out)
+
+    # --- what backward reads -------------------------------------------------
+
+    @property
+    def needs_input_grad(self) -> tuple[bool, ...]:
+        return tuple(n is not None for n in self.next_nodes)
+
+    @property
+    def inputs(self) -> tuple[Tensor, ...]:
+        """The input tensors saved at forward time (checked for in-place edits)."""
+        saved = self._saved
+        if saved is None:
+            self._raise_freed()
+        for t, v in zip(saved, self._versions):
+            if t._vc[0] != v:
+                raise RuntimeError(
+                    f"one of the variables needed for gradient computation has been "
+                    f"modified by an inplace operation: [{t.dtype}{list(t.shape)}] is at "
+                    f"version {t._vc[0]}; expected version {v} instead "
+                    f"(saved by {self.name()})"
+                )
+        return saved
+
+    @property
+    def output(self) -> Tensor:
+        """The forward output as a tensor connected to this node."""
+        if self._out is None:
+            self._raise_freed()
+        out, vc = self._out
+        if vc[0] != 0:
+            raise RuntimeError(
+                f"one of the variables needed for gradient computation has been modified "
+                f"by an inplace operation: the output of {self.name()} "
+                f"[{list(out.shape)}] is at version {vc[0]}; expected version 0 instead"
+            )
+        return _tensor_cls._make(out, True, self, vc)
+
+    def _raise_freed(self) -> None:
+        raise RuntimeError(
+            f"Trying to backward through the graph a second time (or directly access "
+            f"saved tensors after they have already been freed) in {self.name()}. "
+            f"Saved intermediate values of the graph are freed when you call "
+            f".backward() or autograd.grad(). Specify retain_graph=True if you need "
+            f"to backward through the graph a second time or if you need to access "
+            f"saved tensors after calling backward."
+        )
+
+    def release(self) -> None:
+        """Free saved tensors (called by the engine unless ``retain_graph``)."""
+        if self._saved is not None or self._out is not None or self.save_inputs:
+            self._saved = None
+            self._out = None
+
+    @classmethod
+    def name(cls) -> str:
+        return cls.__name__ + "Backward0"
+
+    def __repr__(self) -> str:
+        return f"<{self.name()} object at {id(self):#x}>"

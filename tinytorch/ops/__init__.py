@@ -1,0 +1,36 @@
+"""The primitives: each a ``Node`` subclass with a numpy forward and a Tensor backward."""
+
+from tinytorch.ops.elementwise import (
+    Abs,
+    Add,
+    Cast,
+    Cos,
+    Div,
+    Exp,
+    Expm1,
+    Log,
+    Log1p,
+    Maximum,
+    Minimum,
+    Mul,
+    Neg,
+    Pow,
+    PowScalar,
+    Relu,
+    Sigmoid,
+    Sin,
+    Sqrt,
+    Sub,
+    Tanh,
+    Where,
+)
+from tinytorch.ops.linalg import Einsum, MatMul
+from tinytorch.ops.reduce import Amax, Amin, Cumsum, Prod, Sum
+from tinytorch.ops.shape import Cat, Expand, Index, IndexAdd, IndexSet, Pad, Permute, Reshape
+
+__all__ = [
+    "Abs", "Add", "Amax", "Amin", "Cast", "Cat", "Cos", "Cumsum", "Div", "Einsum", "Exp",
+    "Expand", "Expm1", "Index", "IndexAdd", "IndexSet", "Log", "Log1p", "MatMul", "Maximum",
+    "Minimum", "Mul", "Neg", "Pad", "Permute", "Pow", "PowScalar", "Prod", "Relu", "Reshape",
+    "Sigmoid", "Sin", "Sqrt", "Sub", "Sum", "Tanh", "Where",
+]  # fmt: skip

@@ -1,0 +1,358 @@
+"""Elementwise primitives.
+
+Binary primitives receive operands already cast to one dtype and, where an
+operand requires grad, already expanded to the output shape (``Tensor``'s
+binary wrapper does both), so no backward here deals with broadcasting:
+that is ``Expand``'s backward, in one place.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinytorch.autograd.node import Node
+
+
+class Add(Node):
+    """out = a + b;  da = g, db = g."""
+
+    __slots__ = ()
+
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, g):
+        return g, g
+
+
+class Sub(Node):
+    """out = a - b;  da = g, db = -g."""
+
+    __slots__ = ()
+
+    def forward(self, a, b):
+        return a - b
+
+    def backward(self, g):
+        return g, (-g if self.next_nodes[1] is not None else None)
+
+
+class Mul(Node):
+    """out = a * b;  da = g * b, db = g * a."""
+
+    __slots__ = ()
+    save_inputs = True
+
+    def forward(self, a, b):
+        return a * b
+
+    def backward(self, g):
+        a, b = self.inputs
+        na, nb = self.next_nodes
+        return (g * b if na is not None else None), (g * a if nb is not None else None)
+
+
+class Div(Node):
+    """out = a / b;  da = g / b, db = -g * a / b^2."""
+
+    __slots__ = ()
+    save_inputs = True
+
+    def forward(self, a, b):
+        return a / b
+
+    def backward(self, g):
+        a, b = self.inputs
+        na, nb = self.next_nodes
+        ga = g / b if na is not None else None
+        gb = -g * a / (b * b) if nb is not None else None
+        return ga, gb
+
+
+class Pow(Node):
+    """out = a ** b;  da = g * b * a^(b-1), db = g * out * log(a) (0 where a == 0)."""
+
+    __slots__ = ()
+    save_inputs = True
+    save_output = True
+
+    def forward(self, a, b):
+        return np.power(a, b)
+
+    def backward(self, g):
+        a, b = self.inputs
+        na, nb = self.next_nodes
+        ga = g * b * a ** (b - 1) if na is not None else None
+        gb = None
+        if nb is not None:
+            safe = a.detach().data != 0
+            gb = g * self.output * a.where_mask(safe, 1.0).log()
+            gb = gb.where_mask(safe | (b.detach().data < 0), 0.0)
+        return ga, gb
+
+
+class PowScalar(Node):
+    """out = a ** p for a Python number p;  da = g * p * a^(p-1)."""
+
+    __slots__ = ("p",)
+    save_inputs = True
+
+    def forward(self, a, p):
+        self.p = p
+        return np.power(a, p) if p != 2 else a * a
+
+    def backward(self, g):
+        (a,) = self.inputs
+        p = self.p
+        if p == 0:
+            return g * 0.0
+        if p == 1:
+            return g
+        if p == 2:
+            return g * a * 2.0
+        return g * p * a ** (p - 1)
+
+
+class Maximum(Node):
+    """out = max(a, b); the gradient goes to the larger input, split in half on ties."""
+
+    __slots__ = ()
+    save_inputs = True
+
+    def forward(self, a, b):
+        return np.maximum(a, b)
+
+    def backward(self, g):
+        return _select_backward(self, g, np.greater)
+
+
+class Minimum(Node):
+    """out = min(a, b); the gradient goes to the smaller input, split in half on ties."""
+
+    __slots__ = ()
+    save_inputs = True
+
+    def forward(self, a, b):
+        return np.minimum(a, b)
+
+    def backward(self, g):
+        return _select_backward(self, g, np.less)
+
+
+def _select_backward(node, g, wins):
+    a, b = node.inputs
+    ad, bd = a.data, b.data
+    weight_a = np.where(wins(ad, bd), 1.0, np.where(ad == bd, 0.5, 0.0)).astype(ad.dtype)
+    na, nb = node.next_nodes
+    ga = g * _const(weight_a) if na is not None else None
+    gb = g * _const(1.0 - weight_a) if nb is not None else None
+    return ga, gb
+
+
+def _const(arr):
+    from tinytorch.autograd import node
+
+    return node._tensor_cls._make(np.asarray(arr))
+
+
+class Neg(Node):
+    """out = -a;  da = -g."""
+
+    __slots__ = ()
+
+    def forward(self, a):
+        return np.negative(a)
+
+    def backward(self, g):
+        return -g
+
+
+class Exp(Node):
+    """out = e^a;  da = g * out."""
+
+    __slots__ = ()
+    save_output = True
+
+    def forward(self, a):
+        return np.exp(a)
+
+    def backward(self, g):
+        return g * self.output
+
+
+class Expm1(Node):
+    """out = e^a - 1;  da = g * (out + 1)."""
+
+    __slots__ = ()
+    save_output = True
+
+    def forward(self, a):
+        return np.expm1(a)
+
+    def backward(self, g):
+        return g * (self.output + 1.0)
+
+
+class Log(Node):
+    """out = ln a;  da = g / a."""
+
+    __slots__ = ()
+    save_inputs = True
+
+    def forward(self, a):
+        return np.log(a)
+
+    def backward(self, g):
+        return g / self.inputs[0]
+
+
+class Log1p(Node):
+    """out = ln(1 + a);  da = g / (1 + a)."""
+
+    __slots__ = ()
+    save_inputs = True
+
+    def forward(self, a):
+        return np.log1p(a)
+
+    def backward(self, g):
+        return g / (self.inputs[0] + 1.0)
+
+
+class Sqrt(Node):
+    """out = sqrt(a);  da = g / (2 out)."""
+
+    __slots__ = ()
+    save_output = True
+
+    def forward(self, a):
+        return np.sqrt(a)
+
+    def backward(self, g):
+        return g / (self.output * 2.0)
+
+
+class Sin(Node):
+    """out = sin a;  da = g cos a."""
+
+    __slots__ = ()
+    save_inputs = True
+
+    def forward(self, a):
+        return np.sin(a)
+
+    def backward(self, g):
+        return g * self.inputs[0].cos()
+
+
+class Cos(Node):
+    """out = cos a;  da = -g sin a."""
+
+    __slots__ = ()
+    save_inputs = True
+
+    def forward(self, a):
+        return np.cos(a)
+
+    def backward(self, g):
+        return -g * self.inputs[0].sin()
+
+
+class Tanh(Node):
+    """out = tanh a;  da = g (1 - out^2)."""
+
+    __slots__ = ()
+    save_output = True
+
+    def forward(self, a):
+        return np.tanh(a)
+
+    def backward(self, g):
+        out = self.output
+        return g * (1.0 - out * out)
+
+
+class Sigmoid(Node):
+    """out = 1 / (1 + e^-a), computed without overflow;  da = g out (1 - out)."""
+
+    __slots__ = ()
+    save_output = True
+
+    def forward(self, a):
+        # exp of a non-positive number never overflows: split on the sign.
+        e = np.exp(-np.abs(a))
+        return np.where(a >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(a.dtype, copy=False)
+
+    def backward(self, g):
+        out = self.output
+        return g * (out * (1.0 - out))
+
+
+class Relu(Node):
+    """out = max(a, 0);  da = g * [a > 0]."""
+
+    __slots__ = ()
+    save_output = True
+
+    def forward(self, a):
+        return np.maximum(a, 0)
+
+    def backward(self, g):
+        out = self.output
+        return g * (out > 0).to(g.dtype)
+
+
+class Abs(Node):
+    """out = |a|;  da = g * sign(a) (0 at 0, as torch)."""
+
+    __slots__ = ()
+    save_inputs = True
+
+    def forward(self, a):
+        return np.abs(a)
+
+    def backward(self, g):
+        return g * self.inputs[0].sign()
+
+
+class Where(Node):
+    """out = cond ? a : b (``cond`` a constant bool array);  da = g [cond], db = g [!cond]."""
+
+    __slots__ = ("cond",)
+
+    def forward(self, a, b, cond):
+        self.cond = cond
+        return np.where(cond, a, b)
+
+    def backward(self, g):
+        na, nb = self.next_nodes
+        zero = g.new_zeros(())
+        ga = g.where_mask(self.cond, zero) if na is not None else None
+        gb = zero.where_mask(self.cond, g) if nb is not None else None
+        return ga, gb
+
+
+class Cast(Node):
+    """out = a converted to ``dtype``;  da = g converted back."""
+
+    __slots__ = ("src",)
+
+    def forward(self, a, dtype):
+        self.src = a.dtype
+        return a.astype(dtype)
+
+    def backward(self, g):
+        return g.to(self.src)
+
+
+class Piecewise(Node):
+    """out = fn(a) for a piecewise-constant ``fn`` (floor, ceil, round, sign, trunc);
+    da = 0, as torch (the output still requires grad)."""
+
+    __slots__ = ()
+
+    def forward(self, a, fn):
+        return fn(a)
+
+    def backward(self, g):
+        return g * 0.0
