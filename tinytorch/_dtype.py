@@ -97,6 +97,17 @@ def _default_for(category: int) -> np.dtype:
     return (np.dtype(np.bool_), np.dtype(np.int64), _default_float.np)[category]
 
 
+def _promote(a: np.dtype | None, b: np.dtype) -> np.dtype:
+    """torch's promotion of two tensor dtypes: the higher category wins outright
+    (``float32 + int64 -> float32``); within a category numpy's rule applies."""
+    if a is None:
+        return b
+    ca, cb = _FROM_NP[a]._category, _FROM_NP[b]._category
+    if ca != cb:
+        return a if ca > cb else b
+    return np.promote_types(a, b)
+
+
 def result_type(*operands: object) -> np.dtype:
     """The numpy dtype torch would give ``op(*operands)``.
 
@@ -109,9 +120,9 @@ def result_type(*operands: object) -> np.dtype:
             d = x.dtype
             cat = _FROM_NP[d]._category
             if x.ndim:
-                dim_dt = d if dim_dt is None else np.promote_types(dim_dt, d)
+                dim_dt = _promote(dim_dt, d)
             else:
-                zero_dt = d if zero_dt is None else np.promote_types(zero_dt, d)
+                zero_dt = _promote(zero_dt, d)
         else:
             cat = _category_of_scalar(x)
             scalar_cat = max(scalar_cat, cat)

@@ -29,13 +29,20 @@ def _float_formatter(values: np.ndarray):
 def _format_array(a: np.ndarray, indent: int) -> str:
     if a.dtype.kind == "f":
         fmt = _float_formatter(a.astype(np.float64))
-        formatter = {"float_kind": lambda v: fmt(float(v))}
+        to_str = lambda v: fmt(float(v))
+        key = "float_kind"
     elif a.dtype == np.bool_:
-        formatter = {"bool": lambda v: " True" if v else "False"}
+        to_str = lambda v: "True" if v else "False"
+        key = "bool"
     else:
-        formatter = {"int": str}
+        to_str = lambda v: str(int(v))
+        key = "int"
     if a.ndim == 0:
-        return next(iter(formatter.values()))(a.item()).strip()
+        return to_str(a.item())
+    # torch right-aligns every element to the widest one
+    shown = a if a.size <= 1000 else np.concatenate([a.reshape(-1)[:3], a.reshape(-1)[-3:]])
+    width = max((len(to_str(v)) for v in shown.reshape(-1)), default=0)
+    formatter = {key: lambda v: to_str(v).rjust(width)}
     return np.array2string(
         a,
         separator=", ",

@@ -43,7 +43,7 @@ def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool
     raw = _unwrap(data)
     npd = _dtype.to_numpy_dtype(dtype)
     if npd is None:
-        if isinstance(raw, np.ndarray) or isinstance(data, Tensor):
+        if isinstance(raw, (np.ndarray, np.generic)) or isinstance(data, Tensor):
             npd = np.asarray(raw).dtype
             _dtype.from_numpy_dtype(npd)
         else:

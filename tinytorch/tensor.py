@@ -896,6 +896,11 @@ def _binary(cls: type, a: Any, b: Any, true_div: bool = False) -> Tensor:
     ad = a.data if isinstance(a, Tensor) else a
     bd = b.data if isinstance(b, Tensor) else b
     dt = _dtype.result_type(ad, bd)
+    if cls is E.Sub and (dt == np.bool_ or _is_bool(ad) or _is_bool(bd)):
+        raise RuntimeError(
+            "Subtraction, the `-` operator, with a bool tensor is not supported. If you are "
+            "trying to invert a mask, use the `~` or `logical_not()` operator instead."
+        )
     if true_div and dt.kind != "f":
         dt = _dtype.get_default_dtype().np
     a = _operand(a, dt)
@@ -908,6 +913,10 @@ def _binary(cls: type, a: Any, b: Any, true_div: bool = False) -> Tensor:
             if b._requires_grad and b.data.shape != shape:
                 b = S.Expand.apply(b, shape=shape)
     return cls.apply(a, b)
+
+
+def _is_bool(x: Any) -> bool:
+    return isinstance(x, (bool, np.bool_)) or getattr(x, "dtype", None) == np.bool_
 
 
 def _operand(x: Any, dt: np.dtype) -> Tensor:

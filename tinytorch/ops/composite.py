@@ -6,6 +6,7 @@ primitives or other composites; none has a backward of its own.
 
 from __future__ import annotations
 
+import builtins
 import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -860,9 +861,42 @@ def _unwrap_list(k: list) -> list:
     return [x.data if isinstance(x, T) else x for x in k]
 
 
+def _split_ints(idx: tuple, ndim: int) -> tuple[tuple, tuple] | None:
+    """torch applies integer indices as plain selections before advanced (array)
+    indexing, where numpy treats them as advanced too (which moves dims around).
+    Split such a key into a basic step (ints, slices, None) and an advanced step."""
+    has_int = any(isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in idx)
+    has_array = any(isinstance(k, np.ndarray) and k.ndim > 0 for k in idx)
+    if not (has_int and has_array):
+        return None
+    consumed = builtins.sum(k.ndim if isinstance(k, np.ndarray) and k.dtype == np.bool_ else 1
+                   for k in idx if k is not None and k is not Ellipsis)  # fmt: skip
+    full: list[Any] = []
+    for k in idx:
+        if k is Ellipsis:
+            full.extend([slice(None)] * (ndim - consumed))
+        else:
+            full.append(k)
+    basic, advanced = [], []
+    for k in full:
+        if isinstance(k, np.ndarray) and k.ndim > 0:
+            basic.append(slice(None))
+            advanced.append(k)
+        elif isinstance(k, (int, np.integer)) and not isinstance(k, bool):
+            basic.append(k)
+        else:
+            basic.append(k)
+            advanced.append(slice(None))
+    return tuple(basic), tuple(advanced)
+
+
 def getitem(x: Tensor, key: Any) -> Tensor:
     idx = normalize_index(key)
     try:
+        split = _split_ints(idx, x.data.ndim)
+        if split is not None:
+            part = _view_of(S.Index.apply(x, idx=split[0]), x)
+            return S.Index.apply(part, idx=split[1])
         out = S.Index.apply(x, idx=idx)
     except IndexError as e:
         raise IndexError(f"index {key!r} on tensor of shape {list(x.data.shape)}: {e}") from None
