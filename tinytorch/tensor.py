@@ -893,8 +893,27 @@ def _binary(cls: type, a: Any, b: Any, true_div: bool = False) -> Tensor:
     ``Expand`` (a free view whose backward is the only unbroadcasting sum);
     the others are left for numpy to broadcast.
     """
-    ad = a.data if isinstance(a, Tensor) else a
-    bd = b.data if isinstance(b, Tensor) else b
+    # Fast paths (the common cases in training and in every backward): two
+    # tensors of one float dtype, or a float tensor and a Python number.
+    if isinstance(a, Tensor):
+        ad = a.data
+        if isinstance(b, Tensor):
+            bd = b.data
+            if ad.dtype is bd.dtype and ad.dtype.kind == "f":
+                if ad.shape == bd.shape:
+                    return cls.apply(a, b)
+                return _broadcast_apply(cls, a, b)
+        elif type(b) is float or type(b) is int:
+            if ad.dtype.kind == "f":
+                return _broadcast_apply(cls, a, Tensor._make(np.array(b, ad.dtype)))
+            bd = b
+        else:
+            bd = b
+    else:
+        ad = a
+        bd = b.data if isinstance(b, Tensor) else b
+        if (type(a) is float or type(a) is int) and bd.dtype.kind == "f":
+            return _broadcast_apply(cls, Tensor._make(np.array(a, bd.dtype)), b)
     dt = _dtype.result_type(ad, bd)
     if cls is E.Sub and (dt == np.bool_ or _is_bool(ad) or _is_bool(bd)):
         raise RuntimeError(
@@ -906,13 +925,29 @@ def _binary(cls: type, a: Any, b: Any, true_div: bool = False) -> Tensor:
     a = _operand(a, dt)
     b = _operand(b, dt)
     if a.data.shape != b.data.shape:
-        shape = broadcast_shape(cls.__name__.lower(), a.data.shape, b.data.shape)
-        if STATE.enabled:
-            if a._requires_grad and a.data.shape != shape:
-                a = S.Expand.apply(a, shape=shape)
-            if b._requires_grad and b.data.shape != shape:
-                b = S.Expand.apply(b, shape=shape)
+        return _broadcast_apply(cls, a, b)
     return cls.apply(a, b)
+
+
+def _broadcast_apply(cls: type, a: Tensor, b: Tensor) -> Tensor:
+    """Apply a binary primitive to same-dtype operands of different shapes.
+
+    Operands that require grad are expanded to the output shape with
+    ``Expand`` (a free view whose backward is the only unbroadcasting sum);
+    the others are left for numpy to broadcast.
+    """
+    sa, sb = a.data.shape, b.data.shape
+    if STATE.enabled and (a._requires_grad or b._requires_grad):
+        shape = broadcast_shape(cls.__name__.lower(), sa, sb)
+        if a._requires_grad and sa != shape:
+            a = S.Expand.apply(a, shape=shape)
+        if b._requires_grad and sb != shape:
+            b = S.Expand.apply(b, shape=shape)
+        return cls.apply(a, b)
+    try:
+        return cls.apply(a, b)
+    except ValueError:
+        raise _broadcast_error(cls.__name__.lower(), sa, sb) from None
 
 
 def _is_bool(x: Any) -> bool:

@@ -37,10 +37,10 @@ def _count_dependencies(roots: list[object]) -> dict[object, int]:
 
 def _check_grad(node: Node, nxt: object, index: int, g: Tensor) -> Tensor:
     """Validate the shape (and match the dtype) of a gradient an op returned."""
-    if isinstance(nxt, Node):
-        shape, dt = nxt.out_shape, nxt.out_dtype
-    else:
+    if type(nxt).__name__ == "Tensor" or not isinstance(nxt, Node):
         shape, dt = nxt.data.shape, nxt.data.dtype  # type: ignore[attr-defined]
+    else:
+        shape, dt = nxt.out_shape, nxt.out_dtype
     if g.data.shape != shape:
         raise RuntimeError(
             f"Function {node.name()} returned an invalid gradient at index {index} - "
@@ -108,31 +108,37 @@ def run_backward(
                         captured[wanted[node]] = g
                 continue
 
-            if g is not None:
-                for hook in node._hooks or ():
-                    out = hook(g)
-                    g = out if out is not None else g
+            if g is None:  # nothing flowed here (e.g. all grads were None)
+                grads = None
+            else:
+                if node._hooks is not None:
+                    for hook in node._hooks:
+                        out = hook(g)
+                        g = out if out is not None else g
                 if node._retained is not None and capture is None:
                     retained = node._retained()
                     if retained is not None:
                         _accumulate(retained, g, create_graph, given)
-                if capture is not None and node in wanted:
+                if wanted and node in wanted:
                     captured[wanted[node]] = g
                 grads = _call_backward(node, g, create_graph)
                 if not retain_graph:
                     node.release()
-            else:
-                grads = None
 
-            for i, nxt in enumerate(node.next_nodes):
+            i = -1
+            for nxt in node.next_nodes:
+                i += 1
                 if nxt is None:
                     continue
-                if grads is not None and grads[i] is not None:
-                    gi = _check_grad(node, nxt, i, grads[i])
-                    prev = pending.get(nxt)
-                    pending[nxt] = gi if prev is None else prev + gi
-                deps[nxt] -= 1
-                if deps[nxt] == 0:
+                if grads is not None:
+                    gi = grads[i]
+                    if gi is not None:
+                        gi = _check_grad(node, nxt, i, gi)
+                        prev = pending.get(nxt)
+                        pending[nxt] = gi if prev is None else prev + gi
+                left = deps[nxt] - 1
+                deps[nxt] = left
+                if left == 0:
                     ready.append(nxt)
     finally:
         STATE.enabled = prev_mode
@@ -156,7 +162,7 @@ def _call_backward(node: Node, g: Tensor, create_graph: bool) -> tuple[Tensor | 
             f"numpy, so create_graph=True (higher-order gradients) is not supported through it"
         )
     grads = node.backward(g)
-    if not isinstance(grads, tuple):
+    if type(grads) is not tuple:
         grads = (grads,)
     if len(grads) != len(node.next_nodes):
         raise RuntimeError(

@@ -63,7 +63,13 @@ class Node:
     def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
         """Run ``forward`` on the inputs' arrays and record the node if needed."""
         node = cls.__new__(cls)
-        out = node.forward(*[t.data for t in inputs], **params)
+        n = len(inputs)
+        if n == 1:
+            out = node.forward(inputs[0].data, **params)
+        elif n == 2:
+            out = node.forward(inputs[0].data, inputs[1].data, **params)
+        else:
+            out = node.forward(*[t.data for t in inputs], **params)
         if type(out) is not np.ndarray:
             out = np.asarray(out)
         T = _tensor_cls
@@ -73,10 +79,10 @@ class Node:
                     break
             else:
                 return T._make(out)
-            node.next_nodes = tuple(
+            node.next_nodes = tuple([
                 t.grad_fn if t.grad_fn is not None else (t if t._requires_grad else None)
                 for t in inputs
-            )
+            ])  # fmt: skip
             node.out_shape = out.shape
             node.out_dtype = out.dtype
             node._hooks = node._retained = node._released = node._trace = None
