@@ -46,6 +46,7 @@ from tinytorch.creation import (
     zeros_like,
 )
 from tinytorch.random import Generator, get_rng_state, initial_seed, manual_seed, set_rng_state
+from tinytorch.serialization import load, save
 from tinytorch.tensor import Size, Tensor
 
 __version__ = "0.1.0"
