@@ -46,7 +46,9 @@ def assert_same(ours: Any, theirs: Any, rtol: float = RTOL, atol: float = ATOL, 
         theirs = torch.zeros(theirs.shape, dtype=theirs.dtype)
     b = theirs.detach().numpy() if isinstance(theirs, torch.Tensor) else np.asarray(theirs)
     assert a.shape == b.shape, f"{what}: shape {a.shape} vs torch {b.shape}"
-    assert a.dtype == b.dtype or str(b.dtype) == str(a.dtype), f"{what}: dtype {a.dtype} vs {b.dtype}"
+    assert a.dtype == b.dtype or str(b.dtype) == str(a.dtype), (
+        f"{what}: dtype {a.dtype} vs {b.dtype}"
+    )
     np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, err_msg=what, equal_nan=True)
 
 
@@ -90,6 +92,7 @@ def check(
         assert a is not None, f"grad of input {i} is None, torch has one"
         assert_same(a, b, rtol, atol, what=f"grad of input {i}")
     if gradcheck:
+
         def f(*xs: Any) -> Any:
             return _flat(fn(tinytorch, *xs))
 
@@ -119,6 +122,7 @@ def check(
                 continue
             assert_same(a, b, rtol=1e-6, atol=1e-8, what=f"second-order grad of input {i}")
         if gradcheck:
+
             def f2(*xs: Any) -> Any:
                 return _flat(fn(tinytorch, *xs))
 

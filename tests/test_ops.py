@@ -117,12 +117,20 @@ CASES = [
     ("dot", lambda L, a, b: L.dot(a, b), [R(3), R(3)], True),
     ("einsum_mm", lambda L, a, b: L.einsum("ij,jk->ik", a, b), [R(3, 4), R(4, 2)], True),
     ("einsum_sum", lambda L, a: L.einsum("ij->", a), [R(3, 4)], True),
-    ("einsum_batch", lambda L, a, b: L.einsum("bij,bkj->bik", a, b), [R(2, 3, 4), R(2, 5, 4)],
-     True),
+    (
+        "einsum_batch",
+        lambda L, a, b: L.einsum("bij,bkj->bik", a, b),
+        [R(2, 3, 4), R(2, 5, 4)],
+        True,
+    ),
     ("einsum_implicit", lambda L, a, b: L.einsum("ij,jk", a, b), [R(3, 4), R(4, 2)], True),
     ("einsum_outer_sum", lambda L, a, b: L.einsum("i,j->j", a, b), [R(3), R(4)], True),
-    ("einsum_3", lambda L, a, b, c: L.einsum("ij,jk,kl->il", a, b, c),
-     [R(2, 3), R(3, 4), R(4, 2)], True),
+    (
+        "einsum_3",
+        lambda L, a, b, c: L.einsum("ij,jk,kl->il", a, b, c),
+        [R(2, 3), R(3, 4), R(4, 2)],
+        True,
+    ),
     ("view", lambda L, a: a.view(4, 3), [R(3, 4)], True),
     ("view_infer", lambda L, a: a.view(-1, 2), [R(3, 4)], True),
     ("reshape_nc", lambda L, a: a.t().reshape(-1), [R(3, 4)], True),
@@ -158,8 +166,16 @@ CASES = [
     ("unbind", lambda L, a: a.unbind(1), [R(2, 3)], True),
     ("tril", lambda L, a: a.tril(), [R(3, 4)], True),
     ("triu_k", lambda L, a: a.triu(1), [R(2, 3, 3)], True),
-    ("pad", lambda L, a: (L.nn.functional.pad(a, (1, 2)) if L.__name__ == "torch"
-                          else L.nn.functional.pad(a, (1, 2))), [R(2, 3)], True),
+    (
+        "pad",
+        lambda L, a: (
+            L.nn.functional.pad(a, (1, 2))
+            if L.__name__ == "torch"
+            else L.nn.functional.pad(a, (1, 2))
+        ),
+        [R(2, 3)],
+        True,
+    ),
     ("getitem_int", lambda L, a: a[1], [R(3, 4)], True),
     ("getitem_slice_step", lambda L, a: a[::2, 1:], [R(5, 4)], True),
     ("getitem_neg_step_free", lambda L, a: a[..., 1], [R(2, 3, 4)], True),
@@ -170,8 +186,12 @@ CASES = [
     ("getitem_two_adv", lambda L, a, i, j: a[i, :, j], [R(3, 2, 4), I(5), I(5)], True),
     ("gather", lambda L, a, i: a.gather(1, i), [R(3, 4), I(3, 6, high=4)], True),
     ("gather_dim0", lambda L, a, i: L.gather(a, 0, i), [R(3, 4), I(2, 4)], True),
-    ("scatter_add", lambda L, a, i, s: a.scatter_add(1, i, s), [R(3, 4), I(3, 5, high=4),
-                                                                R(3, 5)], True),
+    (
+        "scatter_add",
+        lambda L, a, i, s: a.scatter_add(1, i, s),
+        [R(3, 4), I(3, 5, high=4), R(3, 5)],
+        True,
+    ),
     ("index_select", lambda L, a, i: a.index_select(1, i), [R(3, 4), I(6, high=4)], True),
     ("masked_fill", lambda L, a: a.masked_fill(a > 0, 0.5), [R(3, 4)], True),
     ("masked_select", lambda L, a: a.masked_select(a > 0), [R(3, 4)], True),
