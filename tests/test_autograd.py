@@ -64,9 +64,8 @@ def test_grad_mode_decorators_and_set_grad_enabled():
         return t * 2
 
     assert not f(x).requires_grad
-    with tt.no_grad():
-        with tt.enable_grad():
-            assert (x * 2).requires_grad
+    with tt.no_grad(), tt.enable_grad():
+        assert (x * 2).requires_grad
     with tt.set_grad_enabled(False):
         assert not (x * 2).requires_grad
     assert tt.is_grad_enabled()
@@ -155,7 +154,7 @@ def test_autograd_grad_does_not_touch_grad_and_allow_unused():
     assert x.grad is None and g.tolist() == [3.0, 3.0]
     with pytest.raises(RuntimeError, match="not have been used"):
         tt.autograd.grad(y, [x, z], retain_graph=True)
-    gx, gz = tt.autograd.grad(y, [x, z], allow_unused=True)
+    _, gz = tt.autograd.grad(y, [x, z], allow_unused=True)
     assert gz is None
 
 

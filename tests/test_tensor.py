@@ -102,7 +102,7 @@ def test_random_creation_shapes_dtypes_and_seed():
     assert np.array_equal(tt.rand(2, 3).numpy(), a.numpy())
     assert tt.rand_like(a).shape == a.shape and tt.randn_like(b).dtype == tt.float64
     x = tt.empty(10000).uniform_(-1, 2)
-    assert -1 <= x.numpy().min() and x.numpy().max() < 2
+    assert x.numpy().min() >= -1 and x.numpy().max() < 2
     y = tt.empty(20000).normal_(3.0, 0.5)
     assert abs(y.numpy().mean() - 3.0) < 0.02 and abs(y.numpy().std() - 0.5) < 0.02
 
@@ -178,8 +178,8 @@ def test_repr_matches_torch(fn):
 def test_inplace_ops_match_torch(op):
     a = tt.tensor([[0.0, 1.0, 2.0], [3.0, -1.0, 0.25]])
     b = torch.tensor([[0.0, 1.0, 2.0], [3.0, -1.0, 0.25]])
-    ra, rb = op(a), op(b)
-    assert ra is a
+    assert op(a) is a
+    op(b)
     assert_same(a, b)
 
 

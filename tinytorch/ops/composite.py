@@ -371,8 +371,7 @@ def bmm(a: Tensor, b: Tensor) -> Tensor:
         raise RuntimeError(f"bmm: expected 3D tensors, got {a.data.ndim}D and {b.data.ndim}D")
     if a.data.shape[0] != b.data.shape[0]:
         raise RuntimeError(
-            f"bmm: batch sizes must match, got shapes {list(a.data.shape)} and "
-            f"{list(b.data.shape)}"
+            f"bmm: batch sizes must match, got shapes {list(a.data.shape)} and {list(b.data.shape)}"
         )
     return matmul(a, b)
 
@@ -845,9 +844,7 @@ def normalize_index(key: Any) -> tuple:
         if isinstance(k, T):
             k = k.data
             if k.dtype.kind == "f":
-                raise IndexError(
-                    "tensors used as indices must be long, int, byte or bool tensors"
-                )
+                raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
         elif isinstance(k, list):
             k = np.asarray(_unwrap_list(k))
             if k.dtype.kind == "f":
