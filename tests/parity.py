@@ -136,5 +136,5 @@ def check_error(fn: Callable[..., Any], *arrays: np.ndarray, match: str | None =
 
     with pytest.raises(Exception):  # noqa: B017 - torch and we may use different types
         fn(torch, *[to_torch(a, False) for a in arrays])
-    with pytest.raises(Exception, match=match):  # noqa: B017
+    with pytest.raises(Exception, match=match):
         fn(tinytorch, *[to_tt(a, False) for a in arrays])
