@@ -339,7 +339,9 @@ class Cast(Node):
 
     def forward(self, a, dtype):
         self.src = a.dtype
-        return a.astype(dtype)
+        # C order, as the no-grad path of clone (``ndarray.copy``): ``contiguous()`` is a
+        # clone and must give an array that ``view`` can reshape.
+        return a.astype(dtype, order="C")
 
     def backward(self, g):
         return g.to(self.src)
