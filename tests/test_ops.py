@@ -56,6 +56,8 @@ CASES = [
     ("sqrt", lambda L, a: a.sqrt(), [P(5)], True),
     ("rsqrt", lambda L, a: a.rsqrt(), [P(5)], True),
     ("abs", lambda L, a: a.abs(), [AWAY(6)], True),
+    ("erf", lambda L, a: a.erf(), [R(6) * 2], True),
+    ("erf_fn", lambda L, a: L.erf(a), [R(6) * 4], False),
     ("sin", lambda L, a: a.sin(), [R(4)], True),
     ("cos", lambda L, a: a.cos(), [R(4)], True),
     ("tanh", lambda L, a: a.tanh(), [R(4)], True),

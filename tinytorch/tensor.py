@@ -22,6 +22,7 @@ from tinytorch.ops import composite as C
 from tinytorch.ops import elementwise as E
 from tinytorch.ops import reduce as R
 from tinytorch.ops import shape as S
+from tinytorch.ops import special as SP
 
 Scalar = int | float | bool
 
@@ -570,6 +571,9 @@ class Tensor:
 
     def sign(self) -> Tensor:
         return C.piecewise(np.sign, self)
+
+    def erf(self) -> Tensor:
+        return C.unary(SP.Erf, self)
 
     def sin(self) -> Tensor:
         return C.unary(E.Sin, self)

@@ -27,9 +27,10 @@ from tinytorch.ops.elementwise import (
 from tinytorch.ops.linalg import Einsum, MatMul
 from tinytorch.ops.reduce import Amax, Amin, Cumsum, Prod, Sum
 from tinytorch.ops.shape import Cat, Expand, Index, IndexAdd, IndexSet, Pad, Permute, Reshape
+from tinytorch.ops.special import Erf
 
 __all__ = [
-    "Abs", "Add", "Amax", "Amin", "Cast", "Cat", "Cos", "Cumsum", "Div", "Einsum", "Exp",
+    "Abs", "Add", "Erf", "Amax", "Amin", "Cast", "Cat", "Cos", "Cumsum", "Div", "Einsum", "Exp",
     "Expand", "Expm1", "Index", "IndexAdd", "IndexSet", "Log", "Log1p", "MatMul", "Maximum",
     "Minimum", "Mul", "Neg", "Pad", "Permute", "Pow", "PowScalar", "Prod", "Relu", "Reshape",
     "Sigmoid", "Sin", "Sqrt", "Sub", "Sum", "Tanh", "Where",

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from tinytorch.nn.functional._erf import erf
+from tinytorch._functions import erf
 from tinytorch.tensor import Tensor
 
 __all__ = [

@@ -11,8 +11,7 @@ one ulp with three vectorized pieces (sign handled by oddness, |x| = a):
                 mpmath at 50 digits; max relative error of G below 3e-16);
 * a >= 6:       erf(a) = 1 (erfc(6) = 2e-17 is below half an ulp of 1).
 
-This is a candidate for ``tinytorch/ops`` (with ``Tensor.erf``); it lives here
-until the core wants it.
+Exposed as ``Tensor.erf`` / ``tinytorch.erf``; exact GELU uses it.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ import math
 import numpy as np
 
 from tinytorch.autograd.node import Node
-from tinytorch.tensor import Tensor
 
 # fmt: off
 _TAYLOR = (
@@ -118,10 +116,3 @@ class Erf(Node):
     def backward(self, g):
         (a,) = self.inputs
         return g * ((-(a * a)).exp() * (2.0 / math.sqrt(math.pi)))
-
-
-def erf(input: Tensor) -> Tensor:
-    """The error function, elementwise (float inputs)."""
-    if not input.is_floating_point():
-        input = input.float()
-    return Erf.apply(input)

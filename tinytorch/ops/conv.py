@@ -1,0 +1,240 @@
+"""Sliding-window primitives: the adjoint pair ``Im2Col`` / ``Col2Im``, and ``Conv``.
+
+Transposed convolution, average pooling, ``unfold`` and ``fold`` are composites
+of the pair and a matmul (see ``nn/functional/_conv.py`` and ``_pool.py``), so
+their gradients of every order come from the two formulas below. ``Conv`` fuses
+``Im2Col`` + matmul + bias for speed; its backward is written with the pair, and
+``conv_reference`` keeps the composite it is tested against.
+
+Shape letters: N batch, C channels, S the spatial sizes (L, or H and W), P the
+padded spatial sizes, k the kernel sizes, K = prod(k), O the output positions
+per spatial dim and M = prod(O).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import NamedTuple
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from tinytorch.autograd import node as _node
+from tinytorch.autograd.grad_mode import STATE
+from tinytorch.autograd.node import Node
+
+
+class Geometry(NamedTuple):
+    """Where the windows of a convolution or pooling lie, one entry per spatial dim.
+
+    Window ``o`` along a dim reads the padded positions ``o * stride + j * dilation``
+    for ``j < kernel``; ``padding`` is ``(lo, hi)`` per dim (asymmetric for
+    ``padding='same'`` with an even kernel, and for pooling's ``ceil_mode``).
+    """
+
+    size: tuple[int, ...]  # S: the unpadded spatial sizes
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[tuple[int, int], ...]
+    dilation: tuple[int, ...]
+    out: tuple[int, ...]  # O: the number of windows per dim
+
+    @property
+    def padded(self) -> tuple[int, ...]:
+        return tuple(n + lo + hi for n, (lo, hi) in zip(self.size, self.padding))
+
+    def interior(self) -> tuple[slice, ...]:
+        """The index of the unpadded input inside the padded (N, C, *P) array."""
+        return (slice(None), slice(None)) + tuple(
+            slice(lo, lo + n) for n, (lo, _) in zip(self.size, self.padding)
+        )
+
+    def offset_slice(self, offset: tuple[int, ...]) -> tuple[slice, ...]:
+        """The padded positions read by kernel offset ``offset`` in every window."""
+        return (slice(None), slice(None)) + tuple(
+            slice(j * d, j * d + s * (o - 1) + 1, s)
+            for j, d, s, o in zip(offset, self.dilation, self.stride, self.out)
+        )
+
+
+def out_size(n: int, k: int, s: int, lo: int, hi: int, d: int) -> int:
+    """Number of windows along a dim of size ``n`` padded by ``(lo, hi)`` (floor mode)."""
+    return (n + lo + hi - d * (k - 1) - 1) // s + 1
+
+
+def pad_array(x: np.ndarray, geom: Geometry, value: float = 0.0) -> np.ndarray:
+    """``x`` (N, C, *S) padded to (N, C, *P) with ``value`` (``x`` itself without padding)."""
+    if not any(lo or hi for lo, hi in geom.padding):
+        return x
+    out = np.full(x.shape[:2] + geom.padded, value, dtype=x.dtype)
+    out[geom.interior()] = x
+    return out
+
+
+def windows(xp: np.ndarray, geom: Geometry) -> np.ndarray:
+    """A read-only strided view (N, C, *k, *O) of the padded (N, C, *P) array:
+    ``view[n, c, j.., o..] = xp[n, c, o * stride + j * dilation]`` (no copy)."""
+    s_n, s_c, *s_sp = xp.strides
+    shape = xp.shape[:2] + geom.kernel + geom.out
+    strides = (
+        (s_n, s_c)
+        + tuple(s * d for s, d in zip(s_sp, geom.dilation))
+        + tuple(s * st for s, st in zip(s_sp, geom.stride))
+    )
+    return as_strided(xp, shape, strides, writeable=False)
+
+
+def im2col(x: np.ndarray, geom: Geometry) -> np.ndarray:
+    """The columns (N, C*K, M) of x (N, C, *S): one strided copy, the only pass over
+    the K-times larger column array."""
+    n, c = x.shape[:2]
+    cols = np.empty((n, c) + geom.kernel + geom.out, dtype=x.dtype)
+    np.copyto(cols, windows(pad_array(x, geom), geom))
+    return cols.reshape(n, c * math.prod(geom.kernel), math.prod(geom.out))
+
+
+def col2im(cols: np.ndarray, geom: Geometry) -> np.ndarray:
+    """Sum the columns (N, C*K, M) back into (N, C, *S): one strided add per kernel offset."""
+    n = cols.shape[0]
+    c = cols.shape[1] // math.prod(geom.kernel)
+    out = np.zeros((n, c) + geom.padded, dtype=cols.dtype)
+    per_offset = cols.reshape((n, c) + geom.kernel + geom.out)  # (N, C, *k, *O)
+    lead = (slice(None), slice(None))
+    for offset in itertools.product(*map(range, geom.kernel)):
+        region = out[geom.offset_slice(offset)]
+        np.add(region, per_offset[lead + offset], out=region)
+    if any(lo or hi for lo, hi in geom.padding):
+        out = out[geom.interior()]
+    return out
+
+
+class Im2Col(Node):
+    """cols[n, (c, j), m] = xpad[n, c, o_m * stride + j * dilation]: every window as a column.
+
+    Shape: (N, C, *S) -> (N, C*K, M), channel-major rows so that groups of
+    channels are contiguous row blocks. VJP: dx = Col2Im(g), each column
+    entry added back to the pixel it was read from.
+    """
+
+    __slots__ = ("geom",)
+
+    def forward(self, x, geom):
+        self.geom = geom
+        return im2col(x, geom)
+
+    def backward(self, g):
+        return Col2Im.apply(g, geom=self.geom)
+
+
+class Col2Im(Node):
+    """out[n, c, p] = sum of cols[n, (c, j), m] over the (j, m) with o_m * stride + j * dilation
+    = p, then the padding cropped. The adjoint of ``Im2Col``.
+
+    Shape: (N, C*K, M) -> (N, C, *S). VJP: dcols = Im2Col(g).
+    The sum loops over the K kernel offsets only, one strided add each.
+    """
+
+    __slots__ = ("geom",)
+
+    def forward(self, cols, geom):
+        self.geom = geom
+        return col2im(cols, geom)
+
+    def backward(self, g):
+        return Im2Col.apply(g, geom=self.geom)
+
+
+class Conv(Node):
+    """Fused convolution: out[n, f, o] = b[f] + sum_{c, j} w[f, c, j] xpad[n, c, o*stride + j*dil]
+    over the channels c of f's group.
+
+    Shape: x (N, C, *S), w (F, C/G, *k), b (F,) -> (N, F, *O).
+    Forward: ``Im2Col`` (one strided copy) + one GEMM batched over (N, G), bias
+    added in place. The composite ``Im2Col`` + ``matmul`` (``conv_reference`` in
+    ``nn/functional/_conv.py``) is the same math; fused, it skips the bias-add pass
+    and the broadcast copies of the weight.
+
+    VJP, with W = w as (G, F/G, C/G*K) and cols = Im2Col(x):
+    dx = Col2Im(W^T @ g),  dw = sum_n g @ cols^T,  db = sum of g over N and O.
+    Under create_graph this is computed with tinytorch ops (``cols`` recomputed as an
+    ``Im2Col`` node of x, so second derivatives reach x). A first-order backward
+    computes the same in numpy, reusing the forward's columns and fusing W^T @ g
+    into the col2im loop one kernel offset at a time (no (N, C*K, M) temporary).
+    """
+
+    __slots__ = ("cols", "geom", "groups")
+    save_inputs = True
+
+    def forward(self, x, w, b=None, *, geom, groups):
+        self.geom, self.groups = geom, groups
+        n, f = x.shape[0], w.shape[0]
+        cols = im2col(x, geom)  # (N, C*K, M)
+        self.cols = cols
+        m = cols.shape[2]
+        ck_g = cols.shape[1] // groups
+        # (G, F/G, C/G*K) @ (N, G, C/G*K, M) -> (N, G, F/G, M): numpy broadcasts w over N.
+        out = np.matmul(w.reshape(groups, f // groups, ck_g), cols.reshape(n, groups, ck_g, m))
+        out = out.reshape(n, f, m)  # (N, F, M)
+        if b is not None:
+            out += b.reshape(f, 1)
+        return out.reshape((n, f) + geom.out)
+
+    def backward(self, g):
+        need = self.needs_input_grad
+        grads = self._backward_graph(g) if STATE.enabled else self._backward_numpy(g)
+        gb = g.sum((0,) + tuple(range(2, g.ndim))) if len(need) > 2 and need[2] else None
+        return (*grads, gb)[: len(need)]
+
+    def _backward_graph(self, g):
+        """dx, dw with tinytorch ops (differentiable again)."""
+        x, w = self.inputs[:2]
+        need = self.needs_input_grad
+        n, f = g.shape[:2]
+        groups, geom = self.groups, self.geom
+        m = math.prod(geom.out)
+        ck_g = w.shape[1] * math.prod(geom.kernel)
+        g4 = g.reshape(n, groups, f // groups, m)  # (N, G, F/G, M)
+        w3 = w.reshape(groups, f // groups, ck_g)  # (G, F/G, C/G*K)
+        gx = gw = None
+        if need[0]:
+            gcols = (w3.mT @ g4).reshape(n, groups * ck_g, m)  # (N, G, C/G*K, M) -> (N, C*K, M)
+            gx = Col2Im.apply(gcols, geom=geom)
+        if need[1]:
+            cols = Im2Col.apply(x, geom=geom).reshape(n, groups, ck_g, m)  # (N, G, C/G*K, M)
+            gw = (g4 @ cols.mT).sum(0).reshape(w.shape)  # (N, G, F/G, C/G*K) -> (F, C/G, *k)
+        return gx, gw
+
+    def _backward_numpy(self, g):
+        """dx, dw in numpy (first order only; no graph is being recorded)."""
+        w = self.inputs[1].data
+        need = self.needs_input_grad
+        g = g.data
+        n, f = g.shape[:2]
+        groups, geom = self.groups, self.geom
+        m = math.prod(geom.out)
+        g4 = g.reshape(n, groups, f // groups, m)  # (N, G, F/G, M)
+        make = _node._tensor_cls._make
+        gx = gw = None
+        if need[0]:
+            c = w.shape[1] * groups
+            # (F, C/G, *k) -> (*k, G, C/G, F/G): per kernel offset, W_k^T of every group.
+            k_nd = len(geom.kernel)
+            w_t = w.reshape((groups, f // groups) + w.shape[1:])
+            w_t = w_t.transpose(tuple(range(3, 3 + k_nd)) + (0, 2, 1))
+            out = np.zeros((n, c) + geom.padded, dtype=g.dtype)
+            for offset in itertools.product(*map(range, geom.kernel)):
+                part = np.matmul(w_t[offset], g4)  # (G, C/G, F/G) @ (N, G, F/G, M)
+                region = out[geom.offset_slice(offset)]
+                np.add(region, part.reshape(region.shape), out=region)
+            gx = make(out[geom.interior()] if geom.padded != geom.size else out)
+        if need[1]:
+            ck_g = self.cols.shape[1] // groups
+            cols = self.cols.reshape(n, groups, ck_g, m)  # (N, G, C/G*K, M)
+            # (N, G, F/G, M) @ (N, G, M, C/G*K) summed over N -> (G, F/G, C/G*K)
+            gw = make(np.matmul(g4, cols.swapaxes(-1, -2)).sum(0).reshape(w.shape))
+        return gx, gw
+
+    def release(self):
+        super().release()
+        self.cols = None
