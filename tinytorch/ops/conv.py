@@ -109,6 +109,15 @@ def col2im(cols: np.ndarray, geom: Geometry) -> np.ndarray:
     return out
 
 
+def _is_pointwise(geom: Geometry) -> bool:
+    """Whether every window is a single pixel read in place (1x1 kernel, stride 1, no pad)."""
+    return (
+        all(k == 1 for k in geom.kernel)
+        and all(s == 1 for s in geom.stride)
+        and not any(lo or hi for lo, hi in geom.padding)
+    )
+
+
 class Im2Col(Node):
     """cols[n, (c, j), m] = xpad[n, c, o_m * stride + j * dilation]: every window as a column.
 
@@ -169,7 +178,10 @@ class Conv(Node):
     def forward(self, x, w, b=None, *, geom, groups):
         self.geom, self.groups = geom, groups
         n, f = x.shape[0], w.shape[0]
-        cols = im2col(x, geom)  # (N, C*K, M)
+        if _is_pointwise(geom):  # a 1x1 conv: the columns are the pixels (a free view)
+            cols = x.reshape(x.shape[:2] + (-1,))  # (N, C, M)
+        else:
+            cols = im2col(x, geom)  # (N, C*K, M)
         self.cols = cols
         m = cols.shape[2]
         ck_g = cols.shape[1] // groups
