@@ -24,13 +24,14 @@ from tinytorch.ops.elementwise import (
     Tanh,
     Where,
 )
+from tinytorch.ops.conv import Col2Im, Conv, Im2Col
 from tinytorch.ops.linalg import Einsum, MatMul
 from tinytorch.ops.reduce import Amax, Amin, Cumsum, Prod, Sum
 from tinytorch.ops.shape import Cat, Expand, Index, IndexAdd, IndexSet, Pad, Permute, Reshape
 from tinytorch.ops.special import Erf
 
 __all__ = [
-    "Abs", "Add", "Erf", "Amax", "Amin", "Cast", "Cat", "Cos", "Cumsum", "Div", "Einsum", "Exp",
+    "Abs", "Add", "Erf", "Amax", "Amin", "Cast", "Cat", "Col2Im", "Conv", "Im2Col", "Cos", "Cumsum", "Div", "Einsum", "Exp",
     "Expand", "Expm1", "Index", "IndexAdd", "IndexSet", "Log", "Log1p", "MatMul", "Maximum",
     "Minimum", "Mul", "Neg", "Pad", "Permute", "Pow", "PowScalar", "Prod", "Relu", "Reshape",
     "Sigmoid", "Sin", "Sqrt", "Sub", "Sum", "Tanh", "Where",
