@@ -28,6 +28,7 @@ import json
 import math
 import os
 import secrets
+import stat
 import struct
 from collections.abc import Callable
 from typing import IO, Any
@@ -370,6 +371,9 @@ def load(
     if isinstance(f, (str, os.PathLike)):
         label = os.fspath(f)
         with open(label, "rb") as fh:
+            # A device or pipe (/dev/zero, a FIFO) would be read without end.
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise ValueError(f"cannot load {label!r}: not a regular file")
             data = fh.read()
     else:
         label = str(getattr(f, "name", repr(f)))

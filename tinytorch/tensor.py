@@ -25,6 +25,11 @@ from tinytorch.ops import shape as S
 from tinytorch.ops import special as SP
 
 Scalar = int | float | bool
+# The builtins under other names, for annotations inside ``Tensor``, where its
+# ``bool``/``int``/``float`` methods shadow them (torch's stubs do the same).
+_bool = bool
+_int = int
+_float = float
 
 
 class Tensor:
@@ -45,6 +50,14 @@ class Tensor:
         "grad",
         "grad_fn",
     )  # fmt: skip
+    # The slots' types (annotations only).
+    data: np.ndarray
+    grad: Tensor | None
+    grad_fn: _node.Node | None
+    _requires_grad: _bool
+    _vc: list[_int]
+    _base: Tensor | None
+    _hooks: list[Any] | None
     __array_priority__ = 1000  # numpy defers `ndarray op Tensor` to our reflected ops
 
     def __init__(self, *args: Any, requires_grad: bool = False) -> None:
@@ -229,6 +242,19 @@ class Tensor:
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         return self.data if dtype is None else self.data.astype(dtype)
 
+    def __dlpack__(self, *, stream: Any = None, max_version: Any = None, dl_device: Any = None,
+                   copy: bool | None = None) -> Any:  # fmt: skip
+        """DLPack export (``torch.from_dlpack(t)`` shares this memory); see ``_dlpack``."""
+        from tinytorch._dlpack import to_dlpack
+
+        return to_dlpack(self, stream=stream, max_version=max_version, dl_device=dl_device,
+                         copy=copy)  # fmt: skip
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        from tinytorch._dlpack import CPU_DEVICE
+
+        return CPU_DEVICE
+
     def to(self, *args: Any, **kwargs: Any) -> Tensor:
         """``to(dtype)``, ``to(other)``, ``to("cpu")``; returns self if nothing changes."""
         target = kwargs.get("dtype")
@@ -242,7 +268,7 @@ class Tensor:
         if target is None:
             return self
         npd = _dtype.to_numpy_dtype(target)
-        if npd == self.data.dtype:
+        if npd is None or npd == self.data.dtype:
             return self
         if self._requires_grad and STATE.enabled and npd.kind == "f":
             return E.Cast.apply(self, dtype=npd)
@@ -278,7 +304,7 @@ class Tensor:
     def contiguous(self) -> Tensor:
         return self if self.data.flags.c_contiguous else C.clone(self)
 
-    def is_contiguous(self) -> bool:
+    def is_contiguous(self) -> _bool:
         return self.data.flags.c_contiguous
 
     def new_zeros(self, *size: Any, dtype: Any = None) -> Tensor:
@@ -289,7 +315,7 @@ class Tensor:
         npd = _dtype.to_numpy_dtype(dtype) or self.data.dtype
         return Tensor._make(np.ones(_shape_arg(size), dtype=npd))
 
-    def new_full(self, size: Sequence[int], fill_value: Scalar, dtype: Any = None) -> Tensor:
+    def new_full(self, size: Sequence[_int], fill_value: Scalar, dtype: Any = None) -> Tensor:
         npd = _dtype.to_numpy_dtype(dtype) or self.data.dtype
         return Tensor._make(np.full(tuple(size), fill_value, dtype=npd))
 
@@ -297,7 +323,7 @@ class Tensor:
         npd = _dtype.to_numpy_dtype(dtype) or self.data.dtype
         return Tensor._make(np.array(_unwrap(data), dtype=npd))
 
-    def __len__(self) -> int:
+    def __len__(self) -> _int:
         if self.data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
         return self.data.shape[0]
@@ -307,7 +333,7 @@ class Tensor:
             raise TypeError("iteration over a 0-d tensor")
         return iter(self.unbind(0))
 
-    def __bool__(self) -> bool:
+    def __bool__(self) -> _bool:
         if self.data.size != 1:
             raise RuntimeError(
                 f"Boolean value of Tensor with more than one value is ambiguous "
@@ -315,13 +341,13 @@ class Tensor:
             )
         return bool(self.data)
 
-    def __float__(self) -> float:
+    def __float__(self) -> _float:
         return float(self.item())
 
-    def __int__(self) -> int:
+    def __int__(self) -> _int:
         return int(self.item())
 
-    def __index__(self) -> int:
+    def __index__(self) -> _int:
         if self.data.dtype.kind not in "iub" or self.data.size != 1:
             raise TypeError("only integer tensors of a single element can be converted to an index")
         return int(self.data)
@@ -495,12 +521,12 @@ class Tensor:
     def masked_fill_(self, mask: Any, value: Any) -> Tensor:
         return C.inplace(self, lambda s: s.masked_fill(mask, value))
 
-    def uniform_(self, a: float = 0.0, b: float = 1.0) -> Tensor:
+    def uniform_(self, a: _float = 0.0, b: _float = 1.0) -> Tensor:
         from tinytorch.random import uniform_
 
         return uniform_(self, a, b)
 
-    def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
+    def normal_(self, mean: _float = 0.0, std: _float = 1.0) -> Tensor:
         from tinytorch.random import normal_
 
         return normal_(self, mean, std)
@@ -617,7 +643,7 @@ class Tensor:
     def ceil(self) -> Tensor:
         return C.piecewise(np.ceil, self)
 
-    def round(self, decimals: int = 0) -> Tensor:
+    def round(self, decimals: _int = 0) -> Tensor:
         return C.piecewise(lambda a: np.round(a, decimals), self)
 
     def trunc(self) -> Tensor:
@@ -653,10 +679,10 @@ class Tensor:
     def ge(self, other: Any) -> Tensor:
         return self >= other
 
-    def equal(self, other: Tensor) -> bool:
+    def equal(self, other: Tensor) -> _bool:
         return self.shape == other.shape and bool(np.array_equal(self.data, other.data))
 
-    def allclose(self, other: Tensor, rtol: float = 1e-5, atol: float = 1e-8) -> bool:
+    def allclose(self, other: Tensor, rtol: _float = 1e-5, atol: _float = 1e-8) -> _bool:
         return bool(np.allclose(self.data, other.data, rtol=rtol, atol=atol))
 
     def logical_and(self, other: Any) -> Tensor:
@@ -673,62 +699,62 @@ class Tensor:
 
     # --- reductions -------------------------------------------------------------------
 
-    def sum(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+    def sum(self, dim: Any = None, keepdim: _bool = False, *, dtype: Any = None) -> Tensor:
         return C.sum(self, dim, keepdim, dtype)
 
-    def mean(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+    def mean(self, dim: Any = None, keepdim: _bool = False, *, dtype: Any = None) -> Tensor:
         return C.mean(self, dim, keepdim, dtype)
 
-    def prod(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    def prod(self, dim: _int | None = None, keepdim: _bool = False) -> Tensor:
         return C.prod(self, dim, keepdim)
 
-    def max(self, dim: Any = None, keepdim: bool = False) -> Any:
+    def max(self, dim: Any = None, keepdim: _bool = False) -> Any:
         return C.max_min(self, dim, keepdim, is_max=True)
 
-    def min(self, dim: Any = None, keepdim: bool = False) -> Any:
+    def min(self, dim: Any = None, keepdim: _bool = False) -> Any:
         return C.max_min(self, dim, keepdim, is_max=False)
 
-    def amax(self, dim: Any = (), keepdim: bool = False) -> Tensor:
+    def amax(self, dim: Any = (), keepdim: _bool = False) -> Tensor:
         return C.amax_amin(self, dim, keepdim, R.Amax)
 
-    def amin(self, dim: Any = (), keepdim: bool = False) -> Tensor:
+    def amin(self, dim: Any = (), keepdim: _bool = False) -> Tensor:
         return C.amax_amin(self, dim, keepdim, R.Amin)
 
-    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    def argmax(self, dim: _int | None = None, keepdim: _bool = False) -> Tensor:
         return C.arg_extreme(np.argmax, self, dim, keepdim)
 
-    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    def argmin(self, dim: _int | None = None, keepdim: _bool = False) -> Tensor:
         return C.arg_extreme(np.argmin, self, dim, keepdim)
 
-    def var(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
+    def var(self, dim: Any = None, unbiased: _bool | None = None, keepdim: _bool = False, *,
             correction: Scalar | None = None) -> Tensor:  # fmt: skip
         return C.var(self, dim, unbiased, keepdim, correction)
 
-    def std(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
+    def std(self, dim: Any = None, unbiased: _bool | None = None, keepdim: _bool = False, *,
             correction: Scalar | None = None) -> Tensor:  # fmt: skip
         return C.var(self, dim, unbiased, keepdim, correction).sqrt()
 
-    def logsumexp(self, dim: Any, keepdim: bool = False) -> Tensor:
+    def logsumexp(self, dim: Any, keepdim: _bool = False) -> Tensor:
         return C.logsumexp(self, dim, keepdim)
 
-    def norm(self, p: Any = "fro", dim: Any = None, keepdim: bool = False) -> Tensor:
+    def norm(self, p: Any = "fro", dim: Any = None, keepdim: _bool = False) -> Tensor:
         return C.norm(self, p, dim, keepdim)
 
-    def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+    def all(self, dim: Any = None, keepdim: _bool = False) -> Tensor:
         axes = C.norm_dims(self, dim)
         return C.no_grad_op(lambda a: np.all(a, axis=axes, keepdims=keepdim), self)
 
-    def any(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+    def any(self, dim: Any = None, keepdim: _bool = False) -> Tensor:
         axes = C.norm_dims(self, dim)
         return C.no_grad_op(lambda a: np.any(a, axis=axes, keepdims=keepdim), self)
 
-    def cumsum(self, dim: int, *, dtype: Any = None) -> Tensor:
+    def cumsum(self, dim: _int, *, dtype: Any = None) -> Tensor:
         return C.cumsum(self, dim, dtype)
 
-    def softmax(self, dim: int) -> Tensor:
+    def softmax(self, dim: _int) -> Tensor:
         return C.softmax(self, dim)
 
-    def log_softmax(self, dim: int) -> Tensor:
+    def log_softmax(self, dim: _int) -> Tensor:
         return C.log_softmax(self, dim)
 
     # --- shape ------------------------------------------------------------------------
@@ -748,7 +774,7 @@ class Tensor:
     def permute(self, *dims: Any) -> Tensor:
         return C.permute(self, _shape_arg(dims))
 
-    def transpose(self, dim0: int, dim1: int) -> Tensor:
+    def transpose(self, dim0: _int, dim1: _int) -> Tensor:
         return C.transpose(self, dim0, dim1)
 
     swapaxes = swapdims = transpose
@@ -767,13 +793,13 @@ class Tensor:
     def squeeze(self, dim: Any = None) -> Tensor:
         return C.squeeze(self, dim)
 
-    def unsqueeze(self, dim: int) -> Tensor:
+    def unsqueeze(self, dim: _int) -> Tensor:
         return C.unsqueeze(self, dim)
 
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    def flatten(self, start_dim: _int = 0, end_dim: _int = -1) -> Tensor:
         return C.flatten(self, start_dim, end_dim)
 
-    def unflatten(self, dim: int, sizes: Sequence[int]) -> Tensor:
+    def unflatten(self, dim: _int, sizes: Sequence[_int]) -> Tensor:
         return C.unflatten(self, dim, sizes)
 
     def expand(self, *sizes: Any) -> Tensor:
@@ -782,7 +808,7 @@ class Tensor:
     def expand_as(self, other: Tensor) -> Tensor:
         return C.expand(self, other.data.shape)
 
-    def broadcast_to(self, shape: Sequence[int]) -> Tensor:
+    def broadcast_to(self, shape: Sequence[_int]) -> Tensor:
         return C.expand(self, tuple(shape))
 
     def repeat(self, *sizes: Any) -> Tensor:
@@ -794,31 +820,31 @@ class Tensor:
     def roll(self, shifts: Any, dims: Any = None) -> Tensor:
         return C.roll(self, shifts, dims)
 
-    def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+    def split(self, split_size_or_sections: Any, dim: _int = 0) -> tuple[Tensor, ...]:
         return C.split(self, split_size_or_sections, dim)
 
-    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+    def chunk(self, chunks: _int, dim: _int = 0) -> tuple[Tensor, ...]:
         return C.chunk(self, chunks, dim)
 
-    def unbind(self, dim: int = 0) -> tuple[Tensor, ...]:
+    def unbind(self, dim: _int = 0) -> tuple[Tensor, ...]:
         return C.unbind(self, dim)
 
-    def narrow(self, dim: int, start: int, length: int) -> Tensor:
+    def narrow(self, dim: _int, start: _int, length: _int) -> Tensor:
         return C.narrow(self, dim, start, length)
 
-    def tril(self, diagonal: int = 0) -> Tensor:
+    def tril(self, diagonal: _int = 0) -> Tensor:
         return C.tri(self, diagonal, lower=True)
 
-    def triu(self, diagonal: int = 0) -> Tensor:
+    def triu(self, diagonal: _int = 0) -> Tensor:
         return C.tri(self, diagonal, lower=False)
 
-    def gather(self, dim: int, index: Tensor) -> Tensor:
+    def gather(self, dim: _int, index: Tensor) -> Tensor:
         return C.gather(self, dim, index)
 
-    def scatter_add(self, dim: int, index: Tensor, src: Tensor) -> Tensor:
+    def scatter_add(self, dim: _int, index: Tensor, src: Tensor) -> Tensor:
         return C.scatter_add(self, dim, index, src)
 
-    def index_select(self, dim: int, index: Tensor) -> Tensor:
+    def index_select(self, dim: _int, index: Tensor) -> Tensor:
         return C.index_select(self, dim, index)
 
     def masked_fill(self, mask: Any, value: Any) -> Tensor:
@@ -890,7 +916,7 @@ def broadcast_shape(op: str, a: tuple, b: tuple) -> tuple:
         raise _broadcast_error(op, a, b) from None
 
 
-def _binary(cls: type, a: Any, b: Any, true_div: bool = False) -> Tensor:
+def _binary(cls: type[_node.Node], a: Any, b: Any, true_div: bool = False) -> Tensor:
     """Promote dtypes, wrap scalars and broadcast, then apply a binary primitive.
 
     Operands that require grad are expanded to the output shape with
@@ -899,6 +925,8 @@ def _binary(cls: type, a: Any, b: Any, true_div: bool = False) -> Tensor:
     """
     # Fast paths (the common cases in training and in every backward): two
     # tensors of one float dtype, or a float tensor and a Python number.
+    ad: Any
+    bd: Any  # an array, or a Python number until _operand wraps it
     if isinstance(a, Tensor):
         ad = a.data
         if isinstance(b, Tensor):
@@ -933,7 +961,7 @@ def _binary(cls: type, a: Any, b: Any, true_div: bool = False) -> Tensor:
     return cls.apply(a, b)
 
 
-def _broadcast_apply(cls: type, a: Tensor, b: Tensor) -> Tensor:
+def _broadcast_apply(cls: type[_node.Node], a: Tensor, b: Tensor) -> Tensor:
     """Apply a binary primitive to same-dtype operands of different shapes.
 
     Operands that require grad are expanded to the output shape with

@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tinytorch.autograd.anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
+from tinytorch.autograd.anomaly import (
+    detect_anomaly,
+    is_anomaly_check_nan_enabled,
+    is_anomaly_enabled,
+    set_detect_anomaly,
+)
+from tinytorch.autograd.diagnostics import GraphRetentionWarning, GraphStats, graph_stats
 from tinytorch.autograd.engine import run_backward
 from tinytorch.autograd.function import Function, FunctionCtx
 from tinytorch.autograd.grad_mode import (
@@ -22,8 +28,9 @@ if TYPE_CHECKING:
     from tinytorch.tensor import Tensor
 
 __all__ = [
-    "Function", "FunctionCtx", "Node", "backward", "detect_anomaly", "enable_grad", "grad",
-    "gradcheck", "gradgradcheck", "is_anomaly_enabled", "is_grad_enabled", "no_grad",
+    "Function", "FunctionCtx", "GraphRetentionWarning", "GraphStats", "Node", "backward",
+    "detect_anomaly", "enable_grad", "grad", "gradcheck", "gradgradcheck", "graph_stats",
+    "is_anomaly_check_nan_enabled", "is_anomaly_enabled", "is_grad_enabled", "no_grad",
     "set_detect_anomaly", "set_grad_enabled",
 ]  # fmt: skip
 

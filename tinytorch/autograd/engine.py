@@ -8,8 +8,9 @@ returned). There is no recursion, so graph depth is bounded by memory only.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from tinytorch.autograd.diagnostics import after_backward
 from tinytorch.autograd.grad_mode import STATE
 from tinytorch.autograd.node import Node
 
@@ -68,8 +69,8 @@ def run_backward(
     """
     from tinytorch.tensor import Tensor
 
-    starts: list[object] = []
-    pending: dict[object, Tensor] = {}
+    starts: list[Any] = []  # Nodes, or leaf Tensors (a root that is a leaf)
+    pending: dict[Any, Tensor] = {}
     for t, g in zip(roots, grad_roots):
         if not t._requires_grad:
             raise RuntimeError(
@@ -96,7 +97,7 @@ def run_backward(
     try:
         while ready:
             node = ready.pop()
-            g = pending.pop(node, None)
+            g = pending.pop(node, None)  # type: ignore[arg-type]  # g: Tensor | None from here
             if isinstance(node, Tensor):  # a leaf: the end of a path
                 if g is not None:
                     for hook in node._hooks or ():
@@ -142,6 +143,8 @@ def run_backward(
                     ready.append(nxt)
     finally:
         STATE.enabled = prev_mode
+    if not retain_graph:  # O(1): remembers the root to notice graphs kept alive
+        after_backward(starts)
 
     if capture is None:
         return None
@@ -161,7 +164,12 @@ def _call_backward(node: Node, g: Tensor, create_graph: bool) -> tuple[Tensor | 
             f"{node.name()} is only differentiable once: its backward is computed in raw "
             f"numpy, so create_graph=True (higher-order gradients) is not supported through it"
         )
-    grads = node.backward(g)
+    if STATE.anomaly:
+        from tinytorch.autograd.anomaly import call_backward
+
+        grads = call_backward(node, g)
+    else:
+        grads = node.backward(g)
     if type(grads) is not tuple:
         grads = (grads,)
     if len(grads) != len(node.next_nodes):

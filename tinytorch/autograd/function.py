@@ -37,6 +37,12 @@ class FunctionCtx(Node):
         "tensor_pos",
         "to_save",
     )  # fmt: skip
+    # The slots' types (annotations only: set in ``Function.apply``).
+    fn: type[Function]
+    tensor_pos: tuple[int, ...]
+    needs_input_grad_: tuple[bool, ...]
+    to_save: tuple[Any, ...] | None
+    saved_versions: tuple[int | None, ...]
 
     def save_for_backward(self, *tensors: Any) -> None:
         self.to_save = tensors
@@ -55,7 +61,7 @@ class FunctionCtx(Node):
         return self.to_save
 
     @property
-    def needs_input_grad(self) -> tuple[bool, ...]:  # type: ignore[override]
+    def needs_input_grad(self) -> tuple[bool, ...]:
         return self.needs_input_grad_
 
     def backward(self, grad_out: Any) -> Any:
@@ -111,5 +117,9 @@ class Function:
             ctx.out_shape, ctx.out_dtype = out.data.shape, out.data.dtype
             ctx._hooks = ctx._retained = ctx._released = ctx._trace = None
             ctx._saved = ctx._out = None
+            if STATE.anomaly:
+                from tinytorch.autograd.anomaly import record_forward
+
+                record_forward(ctx, out.data, tensors)
             return Tensor._make(out.data, True, ctx)
         return Tensor._make(out.data)

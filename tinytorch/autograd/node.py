@@ -19,7 +19,7 @@ needs its output saves the array and ``self.output`` rebuilds a tensor whose
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from tinytorch.tensor import Tensor
 
 _tensor_cls: Any = None  # set by tinytorch.tensor to break the import cycle
+#: While set, called as ``trace_hook(node, inputs, params, out)`` after every primitive's
+#: forward, recorded or not (``tinytorch.onnx`` traces a forward pass with it).
+trace_hook: Any = None
 
 
 class Node:
@@ -47,6 +50,17 @@ class Node:
         "out_dtype",
         "out_shape",
     )
+    # The slots' types (annotations only: set in ``apply`` on recorded nodes).
+    next_nodes: tuple[Any, ...]  # per input: the Node or leaf Tensor that made it, or None
+    out_shape: tuple[int, ...]
+    out_dtype: np.dtype
+    _hooks: list[Any] | None
+    _retained: Any  # weakref to the tensor that retain_grad()s this output, or None
+    _released: Any
+    _trace: Any
+    _saved: tuple[Tensor, ...] | None
+    _versions: tuple[int, ...]
+    _out: tuple[np.ndarray, list[int]] | None
     #: Set on ops that save their inputs / output for backward.
     save_inputs: bool = False
     save_output: bool = False
@@ -72,6 +86,8 @@ class Node:
             out = node.forward(*[t.data for t in inputs], **params)
         if type(out) is not np.ndarray:
             out = np.asarray(out)
+        if trace_hook is not None:
+            trace_hook(node, inputs, params, out)
         T = _tensor_cls
         if STATE.enabled:
             for t in inputs:
@@ -99,7 +115,7 @@ class Node:
             if STATE.anomaly:
                 from tinytorch.autograd.anomaly import record_forward
 
-                record_forward(node, out)
+                record_forward(node, out, inputs)
             return result
         return T._make(out)
 
@@ -139,7 +155,7 @@ class Node:
             )
         return _tensor_cls._make(out, True, self, vc)
 
-    def _raise_freed(self) -> None:
+    def _raise_freed(self) -> NoReturn:
         raise RuntimeError(
             f"Trying to backward through the graph a second time (or directly access "
             f"saved tensors after they have already been freed) in {self.name()}. "

@@ -21,6 +21,7 @@ from tinytorch.ops import reduce as R
 from tinytorch.ops import shape as S
 
 if TYPE_CHECKING:
+    from tinytorch.autograd.node import Node
     from tinytorch.tensor import Tensor
 
 
@@ -57,17 +58,19 @@ def norm_dims(t: Tensor, dim: Any) -> tuple[int, ...] | None:
         return None
     if isinstance(dim, int):
         dim = (dim,)
+    axes = [norm_dim(t, d) for d in dim]
+    if len(set(axes)) != len(axes):  # numpy would reduce the dim once and say nothing
+        dup = next(a for a in axes if axes.count(a) > 1)
+        raise RuntimeError(f"dim {dup} appears multiple times in the list of dims")
     if t.data.ndim == 0:
-        for d in dim:
-            norm_dim(t, d)
         return ()
-    return tuple(sorted({norm_dim(t, d) for d in dim}))
+    return tuple(sorted(axes))
 
 
 # --- elementwise ------------------------------------------------------------------------
 
 
-def unary(cls: type, x: Tensor) -> Tensor:
+def unary(cls: type[Node], x: Tensor) -> Tensor:
     """Apply a float-valued unary primitive; integer inputs are promoted to float."""
     if x.data.dtype.kind != "f":
         x = x.to(_dtype.get_default_dtype().np)
@@ -111,11 +114,15 @@ def pow(a: Any, b: Any) -> Tensor:
 
     T = _T()
     if isinstance(a, T) and isinstance(b, (int, float)) and not isinstance(b, bool):
+        if a.data.dtype == np.bool_:  # torch: bool ** int is int64 (numpy kept bool here)
+            a = a.to(np.int64)
         if a.data.dtype.kind != "f" and (isinstance(b, float) or b < 0):
             if isinstance(b, int):
                 raise RuntimeError("Integers to negative integer powers are not allowed.")
             a = a.to(_dtype.get_default_dtype().np)
         return E.PowScalar.apply(a, p=b)
+    if isinstance(a, T) and isinstance(b, T) and a.data.dtype == b.data.dtype == np.bool_:
+        raise RuntimeError('"pow" not implemented for bool tensors')  # numpy: int8
     return _binary(E.Pow, a, b)
 
 
@@ -142,7 +149,12 @@ def floor_divide(a: Any, b: Any) -> Tensor:
     dt = _result(a, b)
     ad = np.asarray(a.data if isinstance(a, T) else a, dtype=dt)
     bd = np.asarray(b.data if isinstance(b, T) else b, dtype=dt)
-    if dt.kind in "iu" and np.any(bd == 0):
+    from tinytorch.tensor import broadcast_shape
+
+    shape = broadcast_shape("floor_divide", ad.shape, bd.shape)  # names op and shapes
+    if dt == np.bool_:  # numpy would answer in int8; torch refuses
+        raise RuntimeError('"floor_divide" not implemented for bool tensors')
+    if dt.kind in "iu" and np.any(bd == 0) and 0 not in shape:
         raise RuntimeError("ZeroDivisionError: integer division by zero (floor_divide)")
     return T._make(np.asarray(np.floor_divide(ad, bd)))
 
@@ -156,6 +168,8 @@ def remainder(a: Any, b: Any) -> Tensor:
         ad = np.asarray(a.data if isinstance(a, T) else a, dtype=dt)
         bd = np.asarray(b.data if isinstance(b, T) else b, dtype=dt)
         return T._make(np.asarray(np.remainder(ad, bd)))
+    if isinstance(a, _T()) and a.data.dtype == np.bool_:  # bool - float is refused
+        a = a.to(q.data.dtype)
     return a - q * b
 
 
@@ -295,7 +309,14 @@ def copy_(t: Tensor, src: Any) -> Tensor:
     needs_graph = STATE.enabled and (src._requires_grad or t.grad_fn is not None)
     if needs_graph and _check_inplace(t):
         return inplace(t, lambda s: expand(src.to(s.data.dtype), s.data.shape) + s * 0)
-    np.copyto(t.data, np.broadcast_to(src.data, t.data.shape), casting="unsafe")
+    try:
+        src_view = np.broadcast_to(src.data, t.data.shape)
+    except ValueError:
+        raise RuntimeError(
+            f"copy_: the source of shape {list(src.data.shape)} cannot be "
+            f"broadcast to the destination's shape {list(t.data.shape)}"
+        ) from None
+    np.copyto(t.data, src_view, casting="unsafe")
     t._vc[0] += 1
     del T
     return t
@@ -311,7 +332,14 @@ def setitem(t: Tensor, key: Any, value: Any) -> None:
         src = value if value.data.shape == target_shape else expand(value, target_shape)
         inplace(t, lambda s: S.IndexSet.apply(s, src, idx=idx))
         return
-    t.data[idx] = value.data
+    try:
+        t.data[idx] = value.data
+    except ValueError as e:  # numpy's message names neither the op nor the tensor's shape
+        raise RuntimeError(
+            f"setitem: value of shape {list(value.data.shape)} cannot be "
+            f"assigned to index {key!r} of a tensor of shape "
+            f"{list(t.data.shape)} ({e})"
+        ) from None
     t._vc[0] += 1
     del T
 
@@ -383,6 +411,9 @@ def dot(a: Tensor, b: Tensor) -> Tensor:
 
 
 def outer(a: Tensor, b: Tensor) -> Tensor:
+    if a.data.ndim != 1 or b.data.ndim != 1:
+        raise RuntimeError(f"outer: expected 1-D arguments, but got shapes "
+                           f"{list(a.data.shape)} and {list(b.data.shape)}")  # fmt: skip
     return unsqueeze(a, 1) * unsqueeze(b, 0)
 
 
@@ -411,6 +442,16 @@ def einsum(equation: str, *operands: Any) -> Tensor:
             )
         if len(set(s)) != len(s) and o._requires_grad:
             raise NotImplementedError("einsum: repeated subscripts in one operand (diagonals)")
+    sizes: dict[str, int] = {}
+    for i, (s, o) in enumerate(zip(ins, ops)):
+        for letter, n in zip(s, o.data.shape):
+            seen = sizes.setdefault(letter, n)
+            if seen != n and 1 not in (seen, n):
+                raise RuntimeError(
+                    f"einsum(): subscript {letter} has size {n} for operand {i} which does not "
+                    f"broadcast with previously seen size {seen} (operand shapes "
+                    f"{[list(t.data.shape) for t in ops]})"
+                )
     dt = _dtype.result_type(*[o.data for o in ops])
     ops = [o.to(dt) for o in ops]
     return L.Einsum.apply(*ops, ins=tuple(ins), out=out)
@@ -453,7 +494,7 @@ def prod(x: Tensor, dim: int | None, keepdim: bool) -> Tensor:
     return R.Prod.apply(x, axis=axes, keepdims=keepdim and dim is not None)
 
 
-def amax_amin(x: Tensor, dim: Any, keepdim: bool, cls: type) -> Tensor:
+def amax_amin(x: Tensor, dim: Any, keepdim: bool, cls: type[Node]) -> Tensor:
     axes = norm_dims(x, dim if dim != () else None)
     if axes is None:
         axes = tuple(range(x.data.ndim))
@@ -525,7 +566,9 @@ def softmax(x: Tensor, dim: int) -> Tensor:
     """``exp(x - max) / sum(exp(x - max))`` along ``dim``."""
     if x.data.dtype.kind != "f":
         x = x.to(_dtype.get_default_dtype().np)
-    shifted = x - _T()._make(np.max(x.data, axis=norm_dim(x, dim), keepdims=True))
+    d = norm_dim(x, dim)
+    m = np.max(x.data, axis=d, keepdims=True) if x.data.size else np.zeros((), x.data.dtype)
+    shifted = x - _T()._make(m)
     e = unary(E.Exp, shifted)
     return e / sum(e, dim, True)
 
@@ -537,6 +580,9 @@ def log_softmax(x: Tensor, dim: int) -> Tensor:
 
 def norm(x: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False) -> Tensor:
     """Vector p-norm ``(sum |x|^p)^(1/p)`` over ``dim`` (all elements by default)."""
+    if x.data.dtype.kind not in "fc":
+        raise RuntimeError(f"norm: Expected a floating point or complex tensor as input. "
+                           f"Got {x.data.dtype}")  # fmt: skip
     if p == "fro" or p == 2:
         return unary(E.Sqrt, sum(x * x, dim, keepdim))
     if p in (math.inf, "inf"):
@@ -575,11 +621,11 @@ def _view_of(out: Tensor, base: Tensor) -> Tensor:
 def _infer_shape(x: Tensor, shape: tuple[int, ...], op: str) -> tuple[int, ...]:
     n = x.data.size
     if shape.count(-1) > 1:
-        raise RuntimeError("only one dimension can be inferred")
+        raise RuntimeError(f"{op}: only one dimension can be inferred (shape {list(shape)})")
     known = int(np.prod([s for s in shape if s != -1]))
     if -1 in shape:
         if known == 0 or n % known:
-            raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {n}")
+            raise RuntimeError(f"{op}: shape '{list(shape)}' is invalid for input of size {n}")
         shape = tuple(n // known if s == -1 else s for s in shape)
     elif known != n:
         raise RuntimeError(f"{op}: shape '{list(shape)}' is invalid for input of size {n}")
@@ -812,6 +858,8 @@ def split(x: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor,
 
 def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     n = x.data.shape[norm_dim(x, dim)]
+    if chunks <= 0:
+        raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
     return split(x, max(-(-n // chunks), 1), dim)
 
 
@@ -844,7 +892,8 @@ def normalize_index(key: Any) -> tuple:
         if isinstance(k, T):
             k = k.data
             if k.dtype.kind == "f":
-                raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+                raise IndexError(f"tensors used as indices must be long, int, byte or bool "
+                                 f"tensors, got {k.dtype}")  # fmt: skip
         elif isinstance(k, list):
             k = np.asarray(_unwrap_list(k))
             if k.dtype.kind == "f":
@@ -874,7 +923,8 @@ def _split_ints(idx: tuple, ndim: int) -> tuple[tuple, tuple] | None:
             full.extend([slice(None)] * (ndim - consumed))
         else:
             full.append(k)
-    basic, advanced = [], []
+    basic: list[Any] = []
+    advanced: list[Any] = []
     for k in full:
         if isinstance(k, np.ndarray) and k.ndim > 0:
             basic.append(slice(None))
@@ -887,8 +937,34 @@ def _split_ints(idx: tuple, ndim: int) -> tuple[tuple, tuple] | None:
     return tuple(basic), tuple(advanced)
 
 
+def _check_masks(idx: tuple, shape: tuple[int, ...]) -> None:
+    """A bool mask must match the shape of the dims it indexes (torch's rule; numpy
+    lets an empty mask through against a dim of size 1)."""
+    if not any(isinstance(k, np.ndarray) and k.dtype == np.bool_ and k.ndim for k in idx):
+        return
+    used = builtins.sum(k.ndim if isinstance(k, np.ndarray) and k.dtype == np.bool_ else 1
+                        for k in idx if k is not None and k is not Ellipsis)  # fmt: skip
+    pos = 0
+    for k in idx:
+        if k is None:
+            continue
+        if k is Ellipsis:
+            pos += max(len(shape) - used, 0)
+        elif isinstance(k, np.ndarray) and k.dtype == np.bool_:
+            dims = shape[pos : pos + k.ndim]
+            if k.ndim and tuple(k.shape) != tuple(dims):
+                raise IndexError(
+                    f"The shape of the mask {list(k.shape)} at index {pos} does not match the "
+                    f"shape of the indexed tensor {list(shape)} at index {pos}"
+                )
+            pos += k.ndim
+        else:
+            pos += 1
+
+
 def getitem(x: Tensor, key: Any) -> Tensor:
     idx = normalize_index(key)
+    _check_masks(idx, x.data.shape)
     try:
         split = _split_ints(idx, x.data.ndim)
         if split is not None:
@@ -900,19 +976,27 @@ def getitem(x: Tensor, key: Any) -> Tensor:
     return _view_of(out, x)
 
 
+def _check_index(op: str, ind: np.ndarray, size: int, d: int) -> None:
+    """Integer indices in ``[0, size)``: as torch, negative indices are errors here
+    (numpy would wrap them and read the wrong element)."""
+    if ind.dtype.kind not in "iu":
+        raise RuntimeError(f"{op}(): Expected dtype int32/int64 for index, got {ind.dtype}")
+    if ind.size and (ind.min() < 0 or ind.max() >= size):
+        bad = int(ind.min()) if ind.min() < 0 else int(ind.max())
+        raise RuntimeError(
+            f"{op}(): index {bad} is out of bounds for dimension {d} with size {size}"
+        )
+
+
 def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
     """``out[i][j][k] = x[index[i][j][k]][j][k]`` (for dim 0), via advanced indexing."""
     d = norm_dim(x, dim)
     ind = index.data
-    if ind.dtype.kind not in "iu":
-        raise RuntimeError(f"gather(): Expected dtype int64 for index, got {ind.dtype}")
     if ind.ndim != x.data.ndim:
-        raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
-    if ind.size and (ind.min() < -x.data.shape[d] or ind.max() >= x.data.shape[d]):
-        raise RuntimeError(
-            f"gather(): index {int(ind.max())} is out of bounds for dimension {d} with size "
-            f"{x.data.shape[d]}"
-        )
+        raise RuntimeError(f"gather(): Index tensor must have the same number of dimensions as "
+                           f"input tensor (index shape {list(ind.shape)}, input shape "
+                           f"{list(x.data.shape)})")  # fmt: skip
+    _check_index("gather", ind, x.data.shape[d], d)
     grids = list(np.ogrid[tuple(slice(n) for n in ind.shape)])
     grids[d] = ind
     return S.Index.apply(x, idx=tuple(grids))
@@ -922,11 +1006,11 @@ def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     """``out = x`` with ``out[index[i][j]][j] += src[i][j]`` (for dim 0); repeats accumulate."""
     d = norm_dim(x, dim)
     ind = index.data
-    if ind.size and (ind.min() < -x.data.shape[d] or ind.max() >= x.data.shape[d]):
-        raise RuntimeError(
-            f"scatter_add(): index {int(ind.max())} is out of bounds for dimension {d} with "
-            f"size {x.data.shape[d]}"
-        )
+    if ind.ndim != x.data.ndim:
+        raise RuntimeError("scatter_add(): Index tensor must have the same number of dimensions "
+                           f"as self tensor (index shape {list(ind.shape)}, self shape "
+                           f"{list(x.data.shape)})")  # fmt: skip
+    _check_index("scatter_add", ind, x.data.shape[d], d)
     grids = list(np.ogrid[tuple(slice(n) for n in ind.shape)])
     grids[d] = ind
     src_part = src[tuple(slice(n) for n in ind.shape)]
@@ -938,6 +1022,7 @@ def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
     ind = as_tensor(index).data
     if ind.ndim > 1:
         raise IndexError("index_select(): Index is supposed to be a vector")
+    _check_index("index_select", ind, x.data.shape[d], d)
     return S.Index.apply(x, idx=(slice(None),) * d + (ind.reshape(-1),))
 
 
@@ -950,6 +1035,9 @@ def masked_fill(x: Tensor, mask: Any, value: Any) -> Tensor:
     value = as_tensor(value, x.data.dtype)
     if value.data.ndim:
         raise RuntimeError("masked_fill only supports a 0-dimensional value tensor")
+    from tinytorch.tensor import broadcast_shape
+
+    broadcast_shape("masked_fill", m.shape, x.data.shape)
     out = where(m, value, x)
     if out.data.shape != x.data.shape:
         raise RuntimeError(f"masked_fill: mask of shape {list(m.shape)} does not broadcast to "

@@ -225,8 +225,8 @@ def binary_cross_entropy(
     reduction = _legacy(size_average, reduce, reduction)
     if target.shape != input.shape:
         raise ValueError(
-            f"Using a target size ({target.size()}) that is different to the input "
-            f"size ({input.size()}) is deprecated. Please ensure they have the same "
+            f"binary_cross_entropy: Using a target size ({target.size()}) that is different "
+            f"to the input size ({input.size()}) is deprecated. Please ensure they have the same "
             "size."
         )
     x = input.data
@@ -255,7 +255,8 @@ def binary_cross_entropy_with_logits(
     reduction = _legacy(size_average, reduce, reduction)
     if target.shape != input.shape:
         raise ValueError(
-            f"Target size ({target.size()}) must be the same as input size ({input.size()})"
+            f"binary_cross_entropy_with_logits: Target size ({target.size()}) must be the "
+            f"same as input size ({input.size()})"
         )
     log_sig = logsigmoid(input)
     if pos_weight is not None:
@@ -287,6 +288,7 @@ def kl_div(
             "'batchmean' in the next major release.",
             stacklevel=2,
         )
+    broadcast_shape("kl_div", tuple(input.shape), tuple(target.shape))  # names both shapes
     if log_target:
         loss = target.exp() * (target - input)
     else:

@@ -27,6 +27,12 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
     widths = [(0, 0)] * (input.ndim - n) + [
         (int(pad[2 * (n - 1 - i)]), int(pad[2 * (n - 1 - i) + 1])) for i in range(n)
     ]
+    for d, ((lo, hi), size) in enumerate(zip(widths, input.shape)):
+        if size + min(lo, 0) + min(hi, 0) < 0:  # a crop larger than the dim
+            raise RuntimeError(
+                f"pad: cropping ({lo}, {hi}) from dim {d} of size {size} leaves a negative "
+                f"size (input shape {list(input.shape)}, pad {list(pad)})"
+            )
     crop = tuple(slice(-lo if lo < 0 else 0, size + hi if hi < 0 else None)
                  for (lo, hi), size in zip(widths, input.shape))  # fmt: skip
     if any(lo < 0 or hi < 0 for lo, hi in widths):

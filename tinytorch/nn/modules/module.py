@@ -47,6 +47,15 @@ class Module:
     """
 
     training: bool
+    # Set in __init__ with object.__setattr__ (annotations only).
+    _parameters: dict[str, Parameter | None]
+    _buffers: dict[str, Tensor | None]
+    _non_persistent_buffers_set: set[str]
+    _forward_pre_hooks: OrderedDict[int, Callable[..., Any]]
+    _forward_pre_hooks_with_kwargs: dict[int, bool]
+    _forward_hooks: OrderedDict[int, Callable[..., Any]]
+    _forward_hooks_with_kwargs: dict[int, bool]
+    _modules: dict[str, Any]  # a Module, or None for one registered as None
     _version: int = 1
     forward: Callable[..., Any] = _forward_unimplemented
 
