@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from tinytorch.autograd.diagnostics import after_backward
 from tinytorch.autograd.grad_mode import STATE
 from tinytorch.autograd.node import Node
@@ -89,7 +91,7 @@ def run_backward(
             wanted[t.grad_fn if t.grad_fn is not None else t] = i
     captured: list[Tensor | None] = [None] * (len(capture) if capture is not None else 0)
 
-    given = {id(g.data) for g in grad_roots}  # arrays .grad must not take uncopied
+    given = {id(memory_owner(g.data)) for g in grad_roots}  # arrays .grad must not take uncopied
     deps = _count_dependencies(starts)
     ready = [s for s in starts if deps.get(s, 0) == 0]
     prev_mode = STATE.enabled
@@ -184,16 +186,29 @@ def _call_backward(node: Node, g: Tensor, create_graph: bool) -> tuple[Tensor | 
     return grads
 
 
+def memory_owner(arr: np.ndarray) -> np.ndarray:
+    """The array that owns ``arr``'s memory (``base`` chains of strided views)."""
+    while isinstance(arr.base, np.ndarray):
+        arr = arr.base
+    return arr
+
+
 def _accumulate(t: Tensor, g: Tensor, create_graph: bool, given: set[int]) -> None:
     """``t.grad += g``, never in place on memory that someone else may hold.
 
-    A backward may hand one array to two inputs (``Add``) or a view of the
-    caller's gradient (``Reshape``): ``.grad`` takes such an array only as a
-    copy, so that editing one ``.grad`` in place never changes another.
+    A backward may hand one array to two inputs (``Add``) or views of one
+    array to several (``Cat``, ``Reshape``): ``given`` holds the memory owners
+    already handed out in this backward (and the caller's root gradients), and
+    ``.grad`` takes memory already given only as a copy, so that editing one
+    ``.grad`` in place never changes another. Everything else — typically the
+    transposed view of a fresh matmul result that is ``Linear``'s weight
+    gradient — is taken without a copy.
     """
     if not create_graph:
         g = g.detach()
-        if id(g.data) in given or g.data.base is not None:
+        owner = memory_owner(g.data)
+        if id(owner) in given:
             g = g.clone()
-        given.add(id(g.data))
+            owner = g.data
+        given.add(id(owner))
     t.grad = g if t.grad is None else t.grad + g

@@ -11,6 +11,11 @@ class MatMul(Node):
     """out = a @ b for a, b of ndim >= 2 with batch dims already broadcast.
 
     da = g @ b^T,  db = a^T @ g  (transposes of the last two dims).
+
+    Each gradient is produced in its input's memory layout: for a transposed
+    input (``Linear`` multiplies by ``weight.T``) the same product is computed
+    as ``(g^T @ a)^T``, so the parameter's gradient comes out C-contiguous,
+    like the parameter, and the optimizer's update runs at full speed.
     """
 
     __slots__ = ()
@@ -22,9 +27,18 @@ class MatMul(Node):
     def backward(self, g):
         a, b = self.inputs
         na, nb = self.next_nodes
-        ga = g @ b.mT if na is not None else None
-        gb = a.mT @ g if nb is not None else None
+        ga = gb = None
+        if na is not None:
+            ga = (b @ g.mT).mT if _transposed(a.data) else g @ b.mT
+        if nb is not None:
+            gb = (g.mT @ a).mT if _transposed(b.data) else a.mT @ g
         return ga, gb
+
+
+def _transposed(x: np.ndarray) -> bool:
+    """Whether the last two dims are laid out column-major (a ``.mT`` view)."""
+    s = x.strides
+    return x.shape[-1] > 1 and x.shape[-2] > 1 and s[-1] > s[-2]
 
 
 class Einsum(Node):
