@@ -1,0 +1,75 @@
+"""Character-level text data shared by the language-model examples (char_lstm, gpt)."""
+
+from __future__ import annotations
+
+import argparse
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["DEFAULT_TEXT", "CharCorpus", "add_backend_arg"]
+
+#: The bundled text: original stories and verse written for these examples (no licence
+#: restrictions), about 21 KB of plain ASCII.
+DEFAULT_TEXT = "lighthouse_tales.txt"
+
+
+def add_backend_arg(p: argparse.ArgumentParser) -> None:
+    """Add ``--backend`` and ``--threads`` (see :func:`_backend.limit_threads`)."""
+    p.add_argument("--threads", type=int, help="CPU threads for the math (default: all)")
+    p.add_argument("--backend", choices=("tinytorch", "torch"), default="tinytorch",
+                   help="library to run on (torch for a side-by-side timing)")  # fmt: skip
+
+
+class CharCorpus:
+    """A text as integer character codes, with a 90/10 train/validation split.
+
+    Args:
+        path: a text file (default: the bundled :data:`DEFAULT_TEXT`).
+
+    Attributes:
+        chars: the sorted distinct characters; ``vocab_size`` is their count.
+        train, val: int64 arrays of character indices.
+    """
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        if path is None:
+            text = resources.files("tinytorch.examples").joinpath("data", DEFAULT_TEXT).read_text()
+        else:
+            text = Path(path).read_text(encoding="utf-8")
+        if len(text) < 100:
+            raise ValueError(f"the text is too short to train on ({len(text)} characters)")
+        self.text = text
+        self.chars = sorted(set(text))
+        self.vocab_size = len(self.chars)
+        self._index = {c: i for i, c in enumerate(self.chars)}
+        data = self.encode(text)
+        cut = int(0.9 * len(data))
+        self.train, self.val = data[:cut], data[cut:]
+
+    def encode(self, s: str) -> np.ndarray:
+        """Characters -> int64 indices (characters not in the text raise KeyError)."""
+        return np.array([self._index[c] for c in s], dtype=np.int64)
+
+    def decode(self, indices: Any) -> str:
+        return "".join(self.chars[int(i)] for i in indices)
+
+    def batch(
+        self, torch: Any, split: str, batch_size: int, block: int, generator: Any
+    ) -> tuple[Any, Any]:
+        """Random windows: inputs (B, T) and targets (B, T), the inputs shifted by one.
+
+        Window starts come from ``torch.randint`` with ``generator``, so a seeded
+        run is reproducible on either backend.
+        """
+        data = self.train if split == "train" else self.val
+        if len(data) <= block + 1:
+            raise ValueError(f"--block {block} is too long for the {split} text ({len(data)})")
+        starts = torch.randint(0, len(data) - block - 1, (batch_size,), generator=generator)
+        rows = starts.numpy()[:, None] + np.arange(block + 1)  # (B, T+1)
+        windows = data[rows]
+        x = torch.from_numpy(np.ascontiguousarray(windows[:, :-1]))
+        y = torch.from_numpy(np.ascontiguousarray(windows[:, 1:]))
+        return x, y

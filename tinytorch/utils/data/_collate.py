@@ -1,0 +1,145 @@
+"""``default_collate`` and ``default_convert``: samples to batches, with torch's rules.
+
+``default_collate`` turns a list of samples into one batch, recursing through
+containers:
+
+==========================  =================================================
+sample element              batch element
+==========================  =================================================
+Tensor (all same shape)     Tensor with a new first dimension (stacked)
+numpy array                 the same, after ``as_tensor`` (dtype kept)
+numpy scalar                1-D Tensor of its dtype
+Python float                1-D float64 Tensor (torch's rule, not float32)
+Python int / bool           1-D int64 / bool Tensor
+str / bytes                 the sequence of them, unchanged
+Mapping                     the same mapping type, each key collated
+namedtuple                  the same namedtuple, each field collated
+tuple                       a *list* of collated fields (torch's behaviour)
+other Sequence              the same type, each position collated
+==========================  =================================================
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import copy
+import re
+from typing import Any
+
+import numpy as np
+
+import tinytorch
+from tinytorch.tensor import Tensor
+
+__all__ = ["default_collate", "default_convert"]
+
+# numpy dtype strings of strings and objects, which have no tensor equivalent
+_NP_STR_OBJ = re.compile(r"[SaUO]")
+_ERR = (
+    "default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; found {}"
+)
+
+
+def _stack(batch: list[Tensor]) -> Tensor:
+    shape = batch[0].data.shape
+    for i, t in enumerate(batch):
+        if t.data.shape != shape:
+            raise RuntimeError(
+                f"stack expects each tensor to be equal size, but got {list(shape)} "
+                f"at entry 0 and {list(t.data.shape)} at entry {i}"
+            )
+    if any(t.requires_grad for t in batch):
+        return tinytorch.stack(batch, 0)  # keeps the graph
+    return Tensor._make(np.stack([t.data for t in batch]))
+
+
+def default_collate(batch: Any) -> Any:
+    """Collate a sequence of samples into a batch (see the module docstring for the rules).
+
+    Raises:
+        TypeError: an element has a type with no rule (or is a string/object array).
+        RuntimeError: tensors of different shapes, or sequences of different lengths.
+    """
+    elem = batch[0]
+    if isinstance(elem, Tensor):
+        return _stack(list(batch))
+    if isinstance(elem, np.ndarray):
+        if _NP_STR_OBJ.search(elem.dtype.str) is not None:
+            raise TypeError(_ERR.format(elem.dtype))
+        return default_collate([tinytorch.as_tensor(b) for b in batch])
+    if isinstance(elem, (np.bool_, np.number)):
+        return Tensor._make(np.asarray(batch))
+    if isinstance(elem, float):
+        return tinytorch.tensor(batch, dtype=tinytorch.float64)
+    if isinstance(elem, int):  # bool included: torch.tensor([True, ...]) is a bool tensor
+        return tinytorch.tensor(batch)
+    if isinstance(elem, (str, bytes)):
+        return batch
+    if isinstance(elem, collections.abc.Mapping):
+        fields = {key: default_collate([d[key] for d in batch]) for key in elem}
+        try:
+            if isinstance(elem, collections.abc.MutableMapping):
+                clone = copy.copy(elem)  # keeps e.g. OrderedDict or a custom class
+                clone.update(fields)
+                return clone
+            return type(elem)(fields)
+        except TypeError:  # a mapping type that cannot be built from a dict
+            return fields
+    if isinstance(elem, tuple) and hasattr(elem, "_fields"):  # namedtuple
+        return type(elem)(*(default_collate(samples) for samples in zip(*batch)))
+    if isinstance(elem, collections.abc.Sequence):
+        size = len(elem)
+        if any(len(sample) != size for sample in batch):
+            raise RuntimeError("each element in list of batch should be of equal size")
+        columns = [default_collate(samples) for samples in zip(*batch)]
+        if isinstance(elem, tuple):
+            return columns
+        try:
+            if isinstance(elem, collections.abc.MutableSequence):
+                clone = copy.copy(elem)
+                clone[:] = columns
+                return clone
+            return type(elem)(columns)
+        except TypeError:
+            return columns
+    raise TypeError(_ERR.format(type(elem)))
+
+
+def default_convert(data: Any) -> Any:
+    """Turn numpy arrays/scalars into Tensors inside containers; leave the rest (no batching).
+
+    Used by a DataLoader with ``batch_size=None``.
+    """
+    if isinstance(data, Tensor):
+        return data
+    if isinstance(data, np.ndarray):
+        if _NP_STR_OBJ.search(data.dtype.str) is not None:
+            return data
+        return tinytorch.as_tensor(data)
+    if isinstance(data, (np.bool_, np.number)):
+        return Tensor._make(np.asarray(data))
+    if isinstance(data, collections.abc.Mapping):
+        fields = {key: default_convert(data[key]) for key in data}
+        try:
+            if isinstance(data, collections.abc.MutableMapping):
+                clone = copy.copy(data)
+                clone.update(fields)
+                return clone
+            return type(data)(fields)
+        except TypeError:
+            return fields
+    if isinstance(data, tuple) and hasattr(data, "_fields"):
+        return type(data)(*(default_convert(d) for d in data))
+    if isinstance(data, tuple):
+        return [default_convert(d) for d in data]
+    if isinstance(data, collections.abc.Sequence) and not isinstance(data, (str, bytes)):
+        items = [default_convert(d) for d in data]
+        try:
+            if isinstance(data, collections.abc.MutableSequence):
+                clone = copy.copy(data)
+                clone[:] = items
+                return clone
+            return type(data)(items)
+        except TypeError:
+            return items
+    return data
