@@ -1,7 +1,7 @@
 """tinytorch: a readable tensor autodiff engine and deep-learning library on numpy,
 with PyTorch's API (``import tinytorch as torch``)."""
 
-from tinytorch import autograd, nn, optim, testing
+from tinytorch import autograd, nn, optim, testing, utils
 from tinytorch._dlpack import from_dlpack
 from tinytorch._dtype import (
     bool_ as bool,
