@@ -857,8 +857,12 @@ def report(cfg: Config, info: dict[str, Any], rows: list[dict[str, Any]], markdo
         busy = (
             f"other processes used up to {max(loads):.2f} cores during the timed rounds; "
             "medians are disturbed (mins and paired ratios less so). Rerun on an idle "
-            "machine for numbers to publish, or with --threads 1, which a busy neighbour "
-            "disturbs far less."
+            "machine for numbers to publish"
+            + (
+                ", or with --threads 1, which a busy neighbour disturbs far less."
+                if cfg.threads is None
+                else "."
+            )
         )
     out: list[str] = []
     if markdown:
