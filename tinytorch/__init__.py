@@ -20,7 +20,7 @@ from tinytorch._dtype import (
     uint8,
 )
 from tinytorch._functions import *
-from tinytorch._functions import __dict__ as _fn_namespace
+from tinytorch._functions import __dict__ as _fn_namespace  # type: ignore[attr-defined]  # a module's __dict__ imports fine
 from tinytorch.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from tinytorch.creation import (
     arange,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -29,7 +29,7 @@ class Generator:
         return self._seed
 
     def get_state(self) -> dict[str, Any]:
-        return self.np.bit_generator.state
+        return cast("dict[str, Any]", self.np.bit_generator.state)  # a dict at runtime
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.np.bit_generator.state = state

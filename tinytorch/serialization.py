@@ -271,8 +271,8 @@ class _Decoder:
             self._node(obj, {"t", "v"})
             if not isinstance(obj.get("v"), list):
                 raise self.fail(f"{kind} node without a list of values")
-            items = [self.decode(v, depth + 1) for v in obj["v"]]
-            return items if kind == "list" else tuple(items)
+            values = [self.decode(v, depth + 1) for v in obj["v"]]
+            return values if kind == "list" else tuple(values)
         if kind == "dict":
             self._node(obj, {"t", "items"})
             result = {}

@@ -229,10 +229,14 @@ def call_backward(node: Any, grad_out: Any) -> Any:
     try:
         return node.backward(grad_out)
     except Exception as e:
-        e.add_note(
+        note = (
             f"The failing backward is {node.name()}, of the forward op {op_name(node)} "
             f"created at:\n{format_where(node._trace)}"
         )
+        if hasattr(e, "add_note"):  # Python 3.11+
+            e.add_note(note)
+        else:  # Python 3.10: chain a RuntimeError that carries the note
+            raise RuntimeError(f"{e}\n{note}") from e
         raise
 
 

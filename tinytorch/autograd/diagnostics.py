@@ -24,7 +24,7 @@ import dataclasses
 import warnings
 import weakref
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -104,7 +104,7 @@ def _slot_values(node: Node) -> list[Any]:
     return values
 
 
-def _arrays_in(value: Any, out: list[np.ndarray], tensor_cls: type, depth: int = 0) -> None:
+def _arrays_in(value: Any, out: list[np.ndarray], tensor_cls: type[Any], depth: int = 0) -> None:
     """Collect the ndarrays inside ``value`` (tensors, arrays, tuples/lists of them)."""
     if isinstance(value, np.ndarray):
         out.append(value)
@@ -209,7 +209,7 @@ def after_backward(roots: list[object]) -> None:
     if len(roots) == 1:  # the usual loss.backward(): skip building a list
         if not isinstance(roots[0], Node):
             return
-        nodes = roots
+        nodes = cast("list[Node]", roots)
     else:
         nodes = [n for n in roots if isinstance(n, Node)]
         if not nodes:

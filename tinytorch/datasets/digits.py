@@ -33,7 +33,7 @@ _FILE = "digits.csv.gz"
 @functools.lru_cache(maxsize=1)
 def _load_raw() -> tuple[np.ndarray, np.ndarray]:
     """Parse and validate the bundled CSV once; arrays are read-only, callers copy."""
-    blob = resources.files(__package__).joinpath("data", _FILE).read_bytes()
+    blob = resources.files(__package__).joinpath("data").joinpath(_FILE).read_bytes()
     digest = hashlib.sha256(blob).hexdigest()
     if digest != DIGITS_SHA256:
         raise ValueError(

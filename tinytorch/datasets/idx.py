@@ -69,7 +69,7 @@ def _is_gzip(path: Path) -> bool:
         return f.read(2) == _GZIP_MAGIC
 
 
-def _read_exact_header(f: BinaryIO, n: int, path: Path, what: str) -> bytes:
+def _read_exact_header(f: BinaryIO | _gzip.GzipFile, n: int, path: Path, what: str) -> bytes:
     data = f.read(n)
     if len(data) != n:
         raise ValueError(
@@ -80,7 +80,9 @@ def _read_exact_header(f: BinaryIO, n: int, path: Path, what: str) -> bytes:
     return data
 
 
-def _parse_header(f: BinaryIO, path: Path) -> tuple[np.dtype, tuple[int, ...], int]:
+def _parse_header(
+    f: BinaryIO | _gzip.GzipFile, path: Path
+) -> tuple[np.dtype, tuple[int, ...], int]:
     """Read and validate the IDX header; return (dtype, dims, header byte count)."""
     magic = _read_exact_header(f, 4, path, "the 4-byte magic number")
     if magic[0] != 0 or magic[1] != 0:

@@ -60,6 +60,8 @@ def load_image_data(
     """
     from tinytorch import datasets  # lazy: keeps ``--help`` fast
 
+    train: datasets.Digits | datasets.MNIST
+    test: datasets.Digits | datasets.MNIST
     if name == "digits":
         train, test = datasets.Digits(train=True), datasets.Digits(train=False)
         classes = list(train.classes)

@@ -36,7 +36,12 @@ class CharCorpus:
 
     def __init__(self, path: str | Path | None = None) -> None:
         if path is None:
-            text = resources.files("tinytorch.examples").joinpath("data", DEFAULT_TEXT).read_text()
+            text = (
+                resources.files("tinytorch.examples")
+                .joinpath("data")
+                .joinpath(DEFAULT_TEXT)
+                .read_text()
+            )
         else:
             text = Path(path).read_text(encoding="utf-8")
         if len(text) < 100:

@@ -39,6 +39,7 @@ class GPTConfig:
 
 def build_gpt(torch: Any, config: GPTConfig) -> Any:
     """Define the nanoGPT classes on ``torch.nn`` and return a ``GPT(config)``."""
+    nn: Any  # the backend's nn, chosen at run time
     nn, F = torch.nn, torch.nn.functional
 
     class CausalSelfAttention(nn.Module):

@@ -27,6 +27,7 @@ __all__ = ["build_net", "main"]
 
 
 def build_net(torch: Any) -> Any:
+    nn: Any  # the backend's nn, chosen at run time
     nn, F = torch.nn, torch.nn.functional
 
     class Net(nn.Module):

@@ -166,7 +166,7 @@ class CyclicLR(LRScheduler):
         fn = state_dict.pop("_scale_fn_custom")
         super().load_state_dict(state_dict)
         if fn is not None:
-            self._scale_fn_custom.__dict__.update(fn)  # type: ignore[union-attr]
+            self._scale_fn_custom.__dict__.update(fn)
         self._init_scale_fn()
 
 
@@ -198,7 +198,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         self.T_i = T_0
         self.T_mult = T_mult
         self.eta_min = eta_min
-        self.T_cur = last_epoch
+        self.T_cur: float = last_epoch
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:

@@ -289,6 +289,9 @@ class LBFGS(Optimizer):
                 old_dirs, old_stps, ro = [], [], []
                 H_diag = 1
             else:
+                # n_iter > 1: an earlier iteration (this call or a previous step) set these.
+                assert d is not None and prev_flat_grad is not None
+                assert old_dirs is not None and old_stps is not None and ro is not None
                 y = flat_grad - prev_flat_grad
                 s = d * t
                 ys = y.dot(s)
@@ -304,7 +307,7 @@ class LBFGS(Optimizer):
                 num_old = len(old_dirs)
                 if "al" not in state:
                     state["al"] = [None] * history_size
-                al = state["al"]
+                al: list[Any] = state["al"]
                 # two-loop recursion: approximate inverse Hessian times gradient
                 q = np.negative(flat_grad)
                 for i in range(num_old - 1, -1, -1):

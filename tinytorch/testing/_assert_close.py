@@ -158,6 +158,7 @@ def _compare_leaf(actual: Any, expected: Any, rtol: float | None, atol: float | 
                 f"!= {_fmt_dtype(e_lib, e_name)}.")  # fmt: skip
     if rtol is None:
         rtol, atol = default_tolerances(a_name, e_name)
+    assert atol is not None  # assert_close takes both tolerances or neither
     exact = rtol == 0 and atol == 0 and a.dtype.kind in "biu" and e.dtype.kind in "biu"
     if a.dtype.kind == "b" or e.dtype.kind == "b":
         bad = a != e
@@ -166,7 +167,7 @@ def _compare_leaf(actual: Any, expected: Any, rtol: float | None, atol: float | 
         bad = ~within(abs_diff, e, rtol, atol)
     if not bad.any():
         return None
-    return _mismatch_message(a, e, np.asarray(bad), rtol, atol, exact, scalar, equal_nan)  # type: ignore
+    return _mismatch_message(a, e, np.asarray(bad), rtol, atol, exact, scalar, equal_nan)
 
 
 def assert_close(
@@ -218,8 +219,8 @@ def _compare(actual: Any, expected: Any, rtol: float | None, atol: float | None,
     ):  # fmt: skip
         try:
             problem = _compare_leaf(actual, expected, rtol, atol, equal_nan, check_dtype)
-        except TypeError as e:
-            problem = str(e)
+        except TypeError as exc:
+            problem = str(exc)
         if problem is not None and path:
             problem += f"\n\nThe failure occurred for item {where}"
         return problem

@@ -87,6 +87,7 @@ def _row(name: str, ours: Any, theirs: Any, rtol: float | None, atol: float | No
     a, a_dtype, _ = to_numpy(ours)
     e, e_dtype, _ = to_numpy(theirs)
     r, t = (rtol, atol) if rtol is not None else default_tolerances(a_dtype, e_dtype)
+    assert t is not None  # the callers take both tolerances or neither
     if a.shape != e.shape:
         return ParityRow(name, a.shape, float("nan"), float("nan"), r, t, False,
                          f"shape {list(a.shape)} vs torch {list(e.shape)}")  # fmt: skip

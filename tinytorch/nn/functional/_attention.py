@@ -7,6 +7,7 @@ E embedding (``embed_dim``), D head size (``E // H``).
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import numpy as np
 
@@ -230,13 +231,14 @@ def multi_head_attention_forward(
                 f"key's sequence and batch dims {tuple(key.shape[:2])} do not match value's "
                 f"{tuple(value.shape[:2])}"
             )
-        weights = (q_proj_weight, k_proj_weight, v_proj_weight)
+        # A None weight fails in _in_projection, as it does in torch.
+        weights = cast("tuple[Tensor, ...]", (q_proj_weight, k_proj_weight, v_proj_weight))
     else:
         if key.shape != value.shape:
             raise AssertionError(
                 f"key shape {tuple(key.shape)} does not match value shape {tuple(value.shape)}"
             )
-        weights = (in_proj_weight,)
+        weights = cast("tuple[Tensor, ...]", (in_proj_weight,))
     q, k, v = _in_projection(query, key, value, weights, in_proj_bias)  # (L|S, B, E)
 
     if attn_mask is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -345,7 +346,11 @@ def fold(input: Tensor, output_size: IntOrSeq, kernel_size: IntOrSeq, dilation: 
     return Col2Im.apply(input, geom=Geometry(size, kernel, stride, pads, dilation, outs))
 
 
-_NP_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+_NP_PAD_MODES: dict[str, Literal["reflect", "edge", "wrap"]] = {
+    "reflect": "reflect",
+    "replicate": "edge",
+    "circular": "wrap",
+}
 
 
 def mode_pad(input: Tensor, pads: Sequence[tuple[int, int]], mode: str) -> Tensor:

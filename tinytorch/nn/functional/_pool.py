@@ -275,7 +275,8 @@ def _output_size(op: str, x: Tensor, output_size: IntOrSeq | Sequence[int | None
     return sizes
 
 
-def _adaptive_avg_pool(input: Tensor, output_size: IntOrSeq, nd: int) -> Tensor:
+def _adaptive_avg_pool(input: Tensor, output_size: IntOrSeq | Sequence[int | None], nd: int
+                       ) -> Tensor:  # fmt: skip
     op = f"adaptive_avg_pool{nd}d"
     outs = _output_size(op, input, output_size, nd)
     size = tuple(input.shape[-nd:])
@@ -313,7 +314,8 @@ def adaptive_avg_pool3d(input: Tensor, output_size: IntOrSeq | Sequence[int | No
     return _adaptive_avg_pool(input, output_size, 3)
 
 
-def _adaptive_max_pool(input: Tensor, output_size: IntOrSeq, return_indices: bool, nd: int
+def _adaptive_max_pool(input: Tensor, output_size: IntOrSeq | Sequence[int | None],
+                       return_indices: bool, nd: int
                        ) -> Tensor | tuple[Tensor, Tensor]:  # fmt: skip
     op = f"adaptive_max_pool{nd}d"
     outs = _output_size(op, input, output_size, nd)
@@ -330,7 +332,9 @@ def _adaptive_max_pool(input: Tensor, output_size: IntOrSeq, return_indices: boo
         shape[2 * dim : 2 * dim + 2] = idx.shape
         index.append(idx.reshape(shape))
         flat_pos = flat_pos * n + index[-1]  # flat index in the plane, (O_1, k_1, ...)
-    win = x.data[(slice(None), slice(None), *index)]
+    # Built apart: mypy (3.10 target) flags any starred subscript, even parenthesised.
+    key = (slice(None), slice(None), *index)
+    win = x.data[key]
     order = tuple(range(0, 2 * nd, 2)) + tuple(range(1, 2 * nd, 2))  # O dims, then k dims
     win = win.transpose((0, 1) + tuple(i + 2 for i in order))
     win = win.reshape(win.shape[: 2 + nd] + (-1,))  # (N, C, *O, K)

@@ -151,6 +151,7 @@ def parse_to_args(args: tuple, kwargs: dict) -> np.dtype | None:
     if dtype is None:
         return None
     npd = _dtype.to_numpy_dtype(dtype)
+    assert npd is not None  # dtype is not None here
     if npd.kind != "f":
         raise TypeError(
             "nn.Module.to only accepts floating point or complex dtypes, but got desired "
@@ -264,14 +265,14 @@ def load_state_dict(module: Module, state_dict: Mapping[str, Any], strict: bool,
     unexpected: list[str] = []
     errors: list[str] = []
     metadata = getattr(state_dict, "_metadata", None)
-    todo = [(module, OrderedDict(state_dict), "")]
+    todo: list[tuple[Module, dict[str, Any], str]] = [(module, OrderedDict(state_dict), "")]
     while todo:  # depth first, children in registration order (as torch's recursion)
         mod, local, prefix = todo.pop()
         meta = {} if metadata is None else dict(metadata.get(prefix[:-1], {}))
         if assign:
             meta["assign_to_params_buffers"] = True
         mod._load_from_state_dict(local, prefix, meta, True, missing, unexpected, errors)
-        children = []
+        children: list[tuple[Module, dict[str, Any], str]] = []
         for name, child in mod._modules.items():
             if child is not None:
                 p = prefix + name + "."

@@ -87,8 +87,8 @@ class MultiheadAttention(Module):
         self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias,
                                                         dtype=dtype)  # fmt: skip
         if add_bias_kv:
-            self.bias_k = _empty((1, 1, embed_dim), dtype)
-            self.bias_v = _empty((1, 1, embed_dim), dtype)
+            self.bias_k: Parameter | None = _empty((1, 1, embed_dim), dtype)
+            self.bias_v: Parameter | None = _empty((1, 1, embed_dim), dtype)
         else:
             self.bias_k = self.bias_v = None
         self.add_zero_attn = add_zero_attn

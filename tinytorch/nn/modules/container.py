@@ -6,9 +6,9 @@ from __future__ import annotations
 import operator
 from collections import OrderedDict
 from collections import abc as container_abcs
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import chain, islice
-from typing import Any
+from typing import Any, cast
 
 from tinytorch.nn.modules._module_utils import addindent, typename
 from tinytorch.nn.modules.module import Module
@@ -243,11 +243,12 @@ def _update_pairs(kind: str, items: Any) -> Iterator[tuple[Any, Any]]:
             raise TypeError(
                 f"{kind} update sequence element #{j} should be Iterable; is" + type(m).__name__
             )
-        if len(m) != 2:
+        pair = cast("Sequence[Any]", m)  # len() raises TypeError for unsized iterables, as torch
+        if len(pair) != 2:
             raise ValueError(
-                f"{kind} update sequence element #{j} has length {len(m)}; 2 is required"
+                f"{kind} update sequence element #{j} has length {len(pair)}; 2 is required"
             )
-        yield m[0], m[1]
+        yield pair[0], pair[1]
 
 
 class ModuleDict(Module):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from tinytorch.creation import empty
 from tinytorch.nn import init
@@ -113,7 +113,7 @@ class _Conv(_ConvNd):
                          False, 0, groups, bias, padding_mode, device, dtype)  # fmt: skip
 
     def forward(self, input: Tensor) -> Tensor:
-        padding = self.padding
+        padding: str | IntOrSeq = self.padding
         if self.padding_mode != "zeros":
             pads = F.padding_pairs(padding, self._nd, self.kernel_size, self.stride, self.dilation)
             input = F.mode_pad(input, pads, self.padding_mode)
@@ -171,7 +171,8 @@ class _ConvTranspose(_ConvNd):
                 f"{input.ndim} elements (got {len(output_size)})"
             )
         spatial = input.shape[input.ndim - nd :]
-        geometry = zip(spatial, self.stride, self.padding, self.dilation, self.kernel_size)
+        padding = cast("tuple[int, ...]", self.padding)  # ConvTranspose takes no padding string
+        geometry = zip(spatial, self.stride, padding, self.dilation, self.kernel_size)
         min_sizes = [(n - 1) * s - 2 * p + d * (k - 1) + 1 for n, s, p, d, k in geometry]
         max_sizes = [m + s - 1 for m, s in zip(min_sizes, self.stride)]
         for size, lo, hi in zip(output_size, min_sizes, max_sizes):
@@ -184,7 +185,8 @@ class _ConvTranspose(_ConvNd):
 
     def forward(self, input: Tensor, output_size: Sequence[int] | None = None) -> Tensor:
         output_padding = self._output_padding(input, output_size)
-        return F.conv_transpose_nd(input, self.weight, self.bias, self.stride, self.padding,
+        padding = cast("tuple[int, ...]", self.padding)  # ConvTranspose takes no padding string
+        return F.conv_transpose_nd(input, self.weight, self.bias, self.stride, padding,
                                  output_padding, self.groups, self.dilation, self._nd)  # fmt: skip
 
 

@@ -6,7 +6,8 @@ layer matches torch's: ``MaxPool2d(kernel_size=2, stride=2, padding=0, ...)``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 from tinytorch.nn.functional import _pool as F
 from tinytorch.nn.modules.module import Module
@@ -22,7 +23,7 @@ IntOrSeq = int | Sequence[int]
 
 
 def _single(value: IntOrSeq) -> tuple[int, ...]:
-    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    return tuple(value) if isinstance(value, (tuple, list)) else (cast(int, value),)
 
 
 class _MaxPoolNd(Module):
@@ -128,7 +129,8 @@ class AvgPool3d(_AvgPool):
 
 
 class _AdaptivePool(Module):
-    _fn = staticmethod(F.adaptive_avg_pool2d)
+    # Subclasses take narrower output sizes (1-D: ints only) or return (values, indices).
+    _fn: Callable[..., Any] = staticmethod(F.adaptive_avg_pool2d)
 
     def __init__(self, output_size: IntOrSeq | Sequence[int | None]) -> None:
         super().__init__()
@@ -160,14 +162,14 @@ class AdaptiveAvgPool3d(_AdaptivePool):
 
 
 class _AdaptiveMaxPool(_AdaptivePool):
-    _fn = staticmethod(F.adaptive_max_pool2d)
+    _fn: Callable[..., Any] = staticmethod(F.adaptive_max_pool2d)
 
     def __init__(self, output_size: IntOrSeq | Sequence[int | None],
                  return_indices: bool = False) -> None:  # fmt: skip
         super().__init__(output_size)
         self.return_indices = return_indices
 
-    def forward(self, input: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+    def forward(self, input: Tensor) -> Tensor | tuple[Tensor, Tensor]:  # type: ignore[override]
         return self._fn(input, self.output_size, self.return_indices)
 
 

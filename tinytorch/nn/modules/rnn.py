@@ -87,6 +87,7 @@ def _run_direction(mode: str, x: Tensor, state: State, weights: list[Tensor | No
                    reverse: bool) -> tuple[Tensor, State]:  # fmt: skip
     """Run one layer in one direction over x (T, B, I); returns (T, B, H) and the last state."""
     w_ih, w_hh, b_ih, b_hh = weights
+    assert w_ih is not None and w_hh is not None  # only the biases are optional
     if b_ih is not None and mode != "GRU":
         # RNN and LSTM add b_hh to the same pre-activation: fold it in once, not per step.
         b_ih, b_hh = b_ih + b_hh, None
@@ -172,7 +173,7 @@ class RNNBase(Module):
             layer_input = input_size if layer == 0 else hidden_size * num_directions
             for direction in range(num_directions):
                 suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
-                shapes = {"weight_ih": (gate_size, layer_input),
+                shapes: dict[str, tuple[int, ...]] = {"weight_ih": (gate_size, layer_input),
                           "weight_hh": (gate_size, hidden_size)}  # fmt: skip
                 if bias:
                     shapes.update(bias_ih=(gate_size,), bias_hh=(gate_size,))

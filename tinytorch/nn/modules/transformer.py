@@ -155,6 +155,7 @@ class TransformerEncoder(Module):
             output = mod(output, src_mask=mask, is_causal=is_causal,
                          src_key_padding_mask=src_key_padding_mask)  # fmt: skip
         if self._zeroes_padding(src, mask, src_key_padding_mask):
+            assert src_key_padding_mask is not None  # _zeroes_padding checked it
             keep = src_key_padding_mask.data == 0  # (B, S)
             output = output * Tensor._make(keep[:, :, None].astype(output.data.dtype))
         if self.norm is not None:

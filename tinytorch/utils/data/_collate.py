@@ -79,10 +79,10 @@ def default_collate(batch: Any) -> Any:
         fields = {key: default_collate([d[key] for d in batch]) for key in elem}
         try:
             if isinstance(elem, collections.abc.MutableMapping):
-                clone = copy.copy(elem)  # keeps e.g. OrderedDict or a custom class
+                clone: Any = copy.copy(elem)  # keeps e.g. OrderedDict or a custom class
                 clone.update(fields)
                 return clone
-            return type(elem)(fields)
+            return type(elem)(fields)  # type: ignore[call-arg]  # a concrete mapping type
         except TypeError:  # a mapping type that cannot be built from a dict
             return fields
     if isinstance(elem, tuple) and hasattr(elem, "_fields"):  # namedtuple
@@ -99,7 +99,7 @@ def default_collate(batch: Any) -> Any:
                 clone = copy.copy(elem)
                 clone[:] = columns
                 return clone
-            return type(elem)(columns)
+            return type(elem)(columns)  # type: ignore[call-arg]  # a concrete sequence type
         except TypeError:
             return columns
     raise TypeError(_ERR.format(type(elem)))
@@ -122,10 +122,10 @@ def default_convert(data: Any) -> Any:
         fields = {key: default_convert(data[key]) for key in data}
         try:
             if isinstance(data, collections.abc.MutableMapping):
-                clone = copy.copy(data)
+                clone: Any = copy.copy(data)
                 clone.update(fields)
                 return clone
-            return type(data)(fields)
+            return type(data)(fields)  # type: ignore[call-arg]  # a concrete mapping type
         except TypeError:
             return fields
     if isinstance(data, tuple) and hasattr(data, "_fields"):
@@ -139,7 +139,7 @@ def default_convert(data: Any) -> Any:
                 clone = copy.copy(data)
                 clone[:] = items
                 return clone
-            return type(data)(items)
+            return type(data)(items)  # type: ignore[call-arg]  # a concrete sequence type
         except TypeError:
             return items
     return data

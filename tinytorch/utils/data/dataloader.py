@@ -16,8 +16,8 @@ equal to the slow path's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sized
+from typing import Any, cast
 
 import numpy as np
 
@@ -129,10 +129,12 @@ class DataLoader:
 
         if sampler is None and not self._iterable:
             if shuffle:
-                sampler = RandomSampler(dataset, generator=generator)
+                # a map-style dataset without __len__ fails here (TypeError), as torch
+                sampler = RandomSampler(cast("Sized", dataset), generator=generator)
             else:
-                sampler = SequentialSampler(dataset)
+                sampler = SequentialSampler(cast("Sized", dataset))
         if batch_size is not None and batch_sampler is None and not self._iterable:
+            assert sampler is not None  # set just above for map-style datasets
             batch_sampler = BatchSampler(sampler, batch_size, drop_last)  # validates batch_size
         elif batch_size is not None and (
             isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0
@@ -175,10 +177,7 @@ class DataLoader:
         source = _tensor_source(self.dataset) if self.collate_fn is None else None
         if source is not None:
             return self._iter_tensor_batches(*source)
-        return (
-            self._collate([self.dataset[i] for i in batch])
-            for batch in self.batch_sampler  # type: ignore[union-attr]
-        )
+        return (self._collate([self.dataset[i] for i in batch]) for batch in self.batch_sampler)
 
     def _iter_tensor_batches(
         self, tensors: tuple[Tensor, ...], mapping: np.ndarray | None
@@ -195,12 +194,13 @@ class DataLoader:
             yield [_gather(t, rows) for t in tensors]
 
     def _iter_stream(self) -> Iterator[Any]:
+        stream = cast("Iterable[Any]", self.dataset)  # an IterableDataset (or any iterable)
         if self.batch_size is None:
-            for sample in self.dataset:
+            for sample in stream:
                 yield self._collate(sample)
             return
         batch: list[Any] = []
-        for sample in self.dataset:
+        for sample in stream:
             batch.append(sample)
             if len(batch) == self.batch_size:
                 yield self._collate(batch)
@@ -210,7 +210,7 @@ class DataLoader:
 
     def __len__(self) -> int:
         if self._iterable:
-            n = len(self.dataset)  # TypeError without __len__, as torch
+            n = len(cast("Sized", self.dataset))  # TypeError without __len__, as torch
             if self.batch_size is None:
                 return n
             if self.drop_last:
