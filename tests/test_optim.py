@@ -502,3 +502,31 @@ def test_public_api():
     for unsupported in ("foreach", "fused", "capturable", "differentiable"):
         with pytest.raises(TypeError):
             optim.Adam(make_params(tinytorch), **{unsupported: False})
+
+
+def test_blocked_update_equals_the_plain_one():
+    """Large parameters are updated block by block (no parameter-sized temporary)."""
+    from tinytorch.optim._functional import _BLOCK, add_
+
+    rng = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64):
+        p = rng.standard_normal(3 * _BLOCK + 17).astype(dtype).reshape(-1, 1)
+        g = rng.standard_normal(p.shape).astype(dtype)
+        expected = p + g * dtype(-0.1)
+        add_(p, g, -0.1)
+        np.testing.assert_array_equal(p, expected)
+
+
+def test_sgd_momentum_on_a_large_parameter_matches_torch():
+    rng = np.random.default_rng(1)
+    w0 = rng.standard_normal((300, 300))
+    ours = tinytorch.nn.Parameter(tinytorch.tensor(w0.copy()))
+    theirs = torch.nn.Parameter(torch.tensor(w0.copy()))
+    opt_a = tinytorch.optim.SGD([ours], lr=0.1, momentum=0.9, dampening=0.1)
+    opt_b = torch.optim.SGD([theirs], lr=0.1, momentum=0.9, dampening=0.1)
+    for _ in range(3):
+        for p, opt in ((ours, opt_a), (theirs, opt_b)):
+            opt.zero_grad()
+            (p.sin() * p).sum().backward()
+            opt.step()
+    np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-10)

@@ -15,15 +15,34 @@ import numpy as np
 __all__ = ["add_", "addcdiv_", "addcmul_", "effective_grad", "lerp_"]
 
 
-def add_(self: np.ndarray, other: np.ndarray, alpha: float, tmp: np.ndarray) -> None:
-    """``self += alpha * other`` (torch ``add_(other, alpha=alpha)``)."""
+_BLOCK = 1 << 16  # elements per block of a blocked update: 256 KiB of float32, cache-sized
+
+
+def add_(self: np.ndarray, other: np.ndarray, alpha: float, tmp: np.ndarray | None = None) -> None:
+    """``self += alpha * other`` (torch ``add_(other, alpha=alpha)``).
+
+    Without ``tmp`` the product is formed block by block in a small scratch
+    buffer, so the update allocates no parameter-sized temporary (torch's
+    fused kernel allocates none either); the values are the same.
+    """
     if alpha == 1.0:
         np.add(self, other, out=self)
     elif alpha == -1.0:
         np.subtract(self, other, out=self)
-    else:
+    elif tmp is not None:
         np.multiply(other, alpha, out=tmp)
         np.add(self, tmp, out=self)
+    elif self.size <= _BLOCK or not self.flags.c_contiguous:
+        np.add(self, np.multiply(other, alpha), out=self)
+    else:
+        flat = self.reshape(-1)  # a view: self is C-contiguous
+        src = np.broadcast_to(other, self.shape).reshape(-1)
+        scratch = np.empty(_BLOCK, dtype=self.dtype)
+        for start in range(0, flat.size, _BLOCK):
+            stop = min(start + _BLOCK, flat.size)
+            part = scratch[: stop - start]
+            np.multiply(src[start:stop], alpha, out=part)
+            np.add(flat[start:stop], part, out=flat[start:stop])
 
 
 def addcmul_(

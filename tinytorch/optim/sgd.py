@@ -40,7 +40,7 @@ class GD(_GroupwiseOptimizer):
         lr = float(group["lr"])
         alpha = lr if group["maximize"] else -lr
         for p in params:
-            add_(p.data, p.grad.data, alpha, np.empty_like(p.data))
+            add_(p.data, p.grad.data, alpha)
 
 
 class SGD(_GroupwiseOptimizer):
@@ -104,7 +104,6 @@ class SGD(_GroupwiseOptimizer):
         for p in params:
             param = p.data
             grad = effective_grad(param, p.grad.data, group["maximize"], group["weight_decay"])
-            tmp = np.empty_like(param)
             if momentum != 0:
                 state = self.state[p]
                 buf_t = state.get("momentum_buffer")
@@ -114,7 +113,7 @@ class SGD(_GroupwiseOptimizer):
                 else:
                     buf = buf_t.data
                     np.multiply(buf, momentum, out=buf)
-                    add_(buf, grad, 1.0 - dampening, tmp)
+                    add_(buf, grad, 1.0 - dampening)
                 buf = buf_t.data
                 if group["nesterov"]:
                     # grad + momentum * buf, into a fresh array (grad may alias p.grad).
@@ -123,4 +122,4 @@ class SGD(_GroupwiseOptimizer):
                     grad = nesterov_grad
                 else:
                     grad = buf
-            add_(param, grad, -lr, tmp)
+            add_(param, grad, -lr)
