@@ -361,3 +361,18 @@ def test_anomaly_mode_names_the_op_and_line():
     with tt.autograd.detect_anomaly(), pytest.raises(RuntimeError, match="Log") as err:
         x.log()
     assert "test_autograd.py" in str(err.value)
+
+
+def test_copy_and_fill_replace_history_without_touching_old_values():
+    x = tt.tensor([float("inf"), 1.0], requires_grad=True)
+    src = tt.tensor([2.0, 3.0], requires_grad=True)
+    y = x * 1
+    y.copy_(src)
+    (y * tt.tensor([1.0, 2.0])).sum().backward()
+    assert src.grad.tolist() == [1.0, 2.0]
+    assert x.grad is None or x.grad.tolist() == [0.0, 0.0]  # never inf * 0 = nan
+    z = x * 1
+    z.fill_(5.0)
+    assert z.grad_fn is None and z.tolist() == [5.0, 5.0]
+    with pytest.raises(RuntimeError, match="leaf Variable"):
+        x.fill_(0.0)

@@ -291,24 +291,16 @@ def inplace(t: Tensor, op: Callable[[Tensor], Tensor]) -> Tensor:
 
 
 def fill(t: Tensor, value: Any) -> Tensor:
-    T = _T()
-    v = value.data if isinstance(value, T) else value
-    if _check_inplace(t) and isinstance(value, T) and value._requires_grad:
-        return inplace(t, lambda s: where(np.zeros(s.data.shape, bool), s, value))
-    t.data[...] = v
-    t._vc[0] += 1
-    if STATE.enabled and t.grad_fn is not None:  # the old history no longer matters
-        t.grad_fn = None
-        t._requires_grad = False
-    return t
+    """``t.fill_(value)``: ``copy_`` of a scalar (or 0-d tensor) broadcast over ``t``."""
+    return copy_(t, value)
 
 
 def copy_(t: Tensor, src: Any) -> Tensor:
-    T = _T()
+    """Overwrite ``t`` with ``src`` (broadcast): gradient flows to ``src`` only."""
     src = as_tensor(src)
-    needs_graph = STATE.enabled and (src._requires_grad or t.grad_fn is not None)
-    if needs_graph and _check_inplace(t):
-        return inplace(t, lambda s: expand(src.to(s.data.dtype), s.data.shape) + s * 0)
+    if _check_inplace(t) and src._requires_grad:
+        # clone: a node of its own, so t never shares src's history object
+        return inplace(t, lambda s: expand(clone(src.to(s.data.dtype)), s.data.shape))
     try:
         src_view = np.broadcast_to(src.data, t.data.shape)
     except ValueError:
@@ -318,13 +310,14 @@ def copy_(t: Tensor, src: Any) -> Tensor:
         ) from None
     np.copyto(t.data, src_view, casting="unsafe")
     t._vc[0] += 1
-    del T
+    if STATE.enabled and t.grad_fn is not None:  # the old history no longer matters
+        t.grad_fn = None
+        t._requires_grad = False
     return t
 
 
 def setitem(t: Tensor, key: Any, value: Any) -> None:
     """``t[key] = value`` in place; gradient flows to value and to the untouched part of t."""
-    T = _T()
     idx = normalize_index(key)
     value = as_tensor(value, t.data.dtype)
     if STATE.enabled and (value._requires_grad or t._requires_grad) and _check_inplace(t):
@@ -341,7 +334,6 @@ def setitem(t: Tensor, key: Any, value: Any) -> None:
             f"{list(t.data.shape)} ({e})"
         ) from None
     t._vc[0] += 1
-    del T
 
 
 # --- linear algebra ---------------------------------------------------------------------
