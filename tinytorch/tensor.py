@@ -201,10 +201,6 @@ class Tensor:
     def dtype(self) -> DType:
         return _dtype.from_numpy_dtype(self.data.dtype)
 
-    @property
-    def is_floating_point_(self) -> bool:
-        return self.data.dtype.kind == "f"
-
     def is_floating_point(self) -> bool:
         return self.data.dtype.kind == "f"
 

@@ -115,7 +115,7 @@ class Function:
                 for t in tensors
             )
             ctx.out_shape, ctx.out_dtype = out.data.shape, out.data.dtype
-            ctx._hooks = ctx._retained = ctx._released = ctx._trace = None
+            ctx._hooks = ctx._retained = ctx._trace = None
             ctx._saved = ctx._out = None
             if STATE.anomaly:
                 from tinytorch.autograd.anomaly import record_forward

@@ -41,7 +41,6 @@ class Node:
         "__weakref__",
         "_hooks",
         "_out",
-        "_released",
         "_retained",
         "_saved",
         "_trace",
@@ -56,7 +55,6 @@ class Node:
     out_dtype: np.dtype
     _hooks: list[Any] | None
     _retained: Any  # weakref to the tensor that retain_grad()s this output, or None
-    _released: Any
     _trace: Any
     _saved: tuple[Tensor, ...] | None
     _versions: tuple[int, ...]
@@ -101,7 +99,7 @@ class Node:
             ])  # fmt: skip
             node.out_shape = out.shape
             node.out_dtype = out.dtype
-            node._hooks = node._retained = node._released = node._trace = None
+            node._hooks = node._retained = node._trace = None
             result = T._make(out, True, node)
             if cls.save_inputs:
                 node._saved = inputs
@@ -167,9 +165,8 @@ class Node:
 
     def release(self) -> None:
         """Free saved tensors (called by the engine unless ``retain_graph``)."""
-        if self._saved is not None or self._out is not None or self.save_inputs:
-            self._saved = None
-            self._out = None
+        self._saved = None
+        self._out = None
 
     @classmethod
     def name(cls) -> str:

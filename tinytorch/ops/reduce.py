@@ -34,7 +34,7 @@ class _Extreme(Node):
 
     def backward(self, g):
         if not self.keepdims:
-            g = g.reshape(self.weights.shape[:0] + _keepdim_shape(self.weights.shape, self.axis))
+            g = g.reshape(_keepdim_shape(self.weights.shape, self.axis))
         return g.expand(self.weights.shape) * _const(self.weights)
 
     def _save(self, a, out, axis, keepdims):
