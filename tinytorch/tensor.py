@@ -957,6 +957,19 @@ def _binary(cls: type[_node.Node], a: Any, b: Any, true_div: bool = False) -> Te
     return cls.apply(a, b)
 
 
+def expand_for_grad(t: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """``t`` broadcast to ``shape`` by an ``Expand`` node if autograd needs it.
+
+    Every op that broadcasts (binary ops, ``where``, ``matmul``'s batch dims)
+    calls this, so that ``Expand``'s backward is the one place where
+    gradients are summed back to an operand's shape. Operands that need no
+    gradient are left for numpy to broadcast.
+    """
+    if STATE.enabled and t._requires_grad and t.data.shape != shape:
+        return S.Expand.apply(t, shape=shape)
+    return t
+
+
 def _broadcast_apply(cls: type[_node.Node], a: Tensor, b: Tensor) -> Tensor:
     """Apply a binary primitive to same-dtype operands of different shapes.
 
@@ -967,11 +980,7 @@ def _broadcast_apply(cls: type[_node.Node], a: Tensor, b: Tensor) -> Tensor:
     sa, sb = a.data.shape, b.data.shape
     if STATE.enabled and (a._requires_grad or b._requires_grad):
         shape = broadcast_shape(cls.__name__.lower(), sa, sb)
-        if a._requires_grad and sa != shape:
-            a = S.Expand.apply(a, shape=shape)
-        if b._requires_grad and sb != shape:
-            b = S.Expand.apply(b, shape=shape)
-        return cls.apply(a, b)
+        return cls.apply(expand_for_grad(a, shape), expand_for_grad(b, shape))
     try:
         return cls.apply(a, b)
     except ValueError:

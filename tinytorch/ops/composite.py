@@ -191,7 +191,7 @@ def log10(x: Tensor) -> Tensor:
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:
     """``condition ? a : b`` with broadcasting over all three and dtype promotion of a, b."""
-    from tinytorch.tensor import broadcast_shape
+    from tinytorch.tensor import broadcast_shape, expand_for_grad
 
     T = _T()
     cond = condition.data if isinstance(condition, T) else np.asarray(condition)
@@ -201,11 +201,7 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
     a, b = as_tensor(a, dt), as_tensor(b, dt)
     shape = broadcast_shape("where", broadcast_shape("where", cond.shape, a.data.shape),
                             b.data.shape)  # fmt: skip
-    if STATE.enabled:
-        if a._requires_grad and a.data.shape != shape:
-            a = S.Expand.apply(a, shape=shape)
-        if b._requires_grad and b.data.shape != shape:
-            b = S.Expand.apply(b, shape=shape)
+    a, b = expand_for_grad(a, shape), expand_for_grad(b, shape)
     if cond.shape != shape and (a._requires_grad or b._requires_grad):
         cond = np.broadcast_to(cond, shape)
     return E.Where.apply(a, b, cond=cond)
@@ -364,14 +360,11 @@ def matmul(a: Any, b: Any) -> Tensor:
             f"({'x'.join(map(str, a.data.shape))} and {'x'.join(map(str, b.data.shape))})"
         )
     if a.data.ndim > 2 or b.data.ndim > 2:
-        from tinytorch.tensor import broadcast_shape
+        from tinytorch.tensor import broadcast_shape, expand_for_grad
 
         batch = broadcast_shape("matmul", a.data.shape[:-2], b.data.shape[:-2])
-        if STATE.enabled:
-            if a._requires_grad and a.data.shape[:-2] != batch:
-                a = expand(a, batch + a.data.shape[-2:])
-            if b._requires_grad and b.data.shape[:-2] != batch:
-                b = expand(b, batch + b.data.shape[-2:])
+        a = expand_for_grad(a, batch + a.data.shape[-2:])
+        b = expand_for_grad(b, batch + b.data.shape[-2:])
     out = L.MatMul.apply(a, b)
     if len(squeeze) == 2:
         return reshape(out, out.data.shape[:-2])
