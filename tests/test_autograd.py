@@ -376,3 +376,20 @@ def test_copy_and_fill_replace_history_without_touching_old_values():
     assert z.grad_fn is None and z.tolist() == [5.0, 5.0]
     with pytest.raises(RuntimeError, match="leaf Variable"):
         x.fill_(0.0)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda x: x.amax(0).sum(),
+        lambda x: x.max(),
+        lambda x: tt.nn.functional.cross_entropy(x, tt.tensor([0, 1, 1])),
+        lambda x: tt.nn.functional.conv1d(x.unsqueeze(0), tt.ones(1, 3, 2)).sum(),
+    ],
+)
+def test_second_backward_through_freed_state_raises_clearly(make):
+    x = tt.randn(3, 4, requires_grad=True)
+    y = make(x)
+    y.backward()
+    with pytest.raises(RuntimeError, match="second time"):
+        y.backward()

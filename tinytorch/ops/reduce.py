@@ -33,6 +33,8 @@ class _Extreme(Node):
     __slots__ = ("axis", "keepdims", "weights")
 
     def backward(self, g):
+        if self.weights is None:
+            self._raise_freed()
         if not self.keepdims:
             g = g.reshape(_keepdim_shape(self.weights.shape, self.axis))
         return g.expand(self.weights.shape) * _const(self.weights)

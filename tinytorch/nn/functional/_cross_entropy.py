@@ -81,6 +81,8 @@ class CrossEntropyIndices(Node):
         return oh
 
     def backward(self, g):
+        if self.p is None:
+            self._raise_freed()
         cd, eps = self.cd, self.eps
         dtype = self.p.dtype
         n_classes = self.p.shape[cd]
