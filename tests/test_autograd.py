@@ -393,3 +393,22 @@ def test_second_backward_through_freed_state_raises_clearly(make):
     y.backward()
     with pytest.raises(RuntimeError, match="second time"):
         y.backward()
+
+
+def test_in_place_accumulation_of_pending_gradients_never_aliases():
+    """The engine adds later gradients into a sum it allocated itself, in place; an
+    array an op handed to two inputs (``Add`` returns ``g, g``) must never be written."""
+    import torch
+
+    def graph(lib, x):
+        a = x * 1.5
+        b = a + a  # one gradient array to both edges, both into a
+        c = b + a  # a: three contributions
+        d = c * a + b  # b: two, each an array also given elsewhere
+        return (d * d).sum() + (a * 2.0).sum()
+
+    xn = np.random.default_rng(0).standard_normal((3, 4))
+    x, xt = tt.tensor(xn, requires_grad=True), torch.tensor(xn, requires_grad=True)
+    graph(tt, x).backward()
+    graph(torch, xt).backward()
+    np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-12)

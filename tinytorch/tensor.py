@@ -920,7 +920,9 @@ def _binary(cls: type[_node.Node], a: Any, b: Any, true_div: bool = False) -> Te
     the others are left for numpy to broadcast.
     """
     # Fast paths (the common cases in training and in every backward): two
-    # tensors of one float dtype, or a float tensor and a Python number.
+    # tensors of one float dtype, or a float tensor and a Python number. When
+    # nothing is recorded, the primitive's ufunc runs on the arrays directly
+    # (numpy broadcasts, and casts a Python number to the array's dtype as torch does).
     ad: Any
     bd: Any  # an array, or a Python number until _operand wraps it
     if isinstance(a, Tensor):
@@ -928,12 +930,16 @@ def _binary(cls: type[_node.Node], a: Any, b: Any, true_div: bool = False) -> Te
         if isinstance(b, Tensor):
             bd = b.data
             if ad.dtype is bd.dtype and ad.dtype.kind == "f":
+                if not (STATE.enabled and (a._requires_grad or b._requires_grad)):
+                    return _direct(cls, a, b, ad, bd)
                 if ad.shape == bd.shape:
                     return cls.apply(a, b)
                 return _broadcast_apply(cls, a, b)
         elif type(b) is float or type(b) is int:
             if ad.dtype.kind == "f":
-                return _broadcast_apply(cls, a, Tensor._make(np.array(b, ad.dtype)))
+                if not (STATE.enabled and a._requires_grad):
+                    return _direct(cls, a, b, ad, b)
+                return _broadcast_apply(cls, a, _wrap(np.array(b, ad.dtype)))
             bd = b
         else:
             bd = b
@@ -941,7 +947,9 @@ def _binary(cls: type[_node.Node], a: Any, b: Any, true_div: bool = False) -> Te
         ad = a
         bd = b.data if isinstance(b, Tensor) else b
         if (type(a) is float or type(a) is int) and bd.dtype.kind == "f":
-            return _broadcast_apply(cls, Tensor._make(np.array(a, bd.dtype)), b)
+            if not (STATE.enabled and b._requires_grad):
+                return _direct(cls, a, b, a, bd)
+            return _broadcast_apply(cls, _wrap(np.array(a, bd.dtype)), b)
     dt = _dtype.result_type(ad, bd)
     if cls is E.Sub and (dt == np.bool_ or _is_bool(ad) or _is_bool(bd)):
         raise RuntimeError(
@@ -955,6 +963,23 @@ def _binary(cls: type[_node.Node], a: Any, b: Any, true_div: bool = False) -> Te
     if a.data.shape != b.data.shape:
         return _broadcast_apply(cls, a, b)
     return cls.apply(a, b)
+
+
+def _direct(cls: type[_node.Node], a: Any, b: Any, ad: Any, bd: Any) -> Tensor:
+    """A binary primitive that records nothing: ``a``, ``b`` are float tensors of one
+    dtype, or one of them a Python number (``ad``, ``bd``: their arrays or the number).
+    Its ufunc runs on the arrays directly; ops without one go through ``apply``."""
+    ufunc = cls.ufunc
+    if ufunc is None or _node.trace_hook is not None:
+        dt = ad.dtype if isinstance(ad, np.ndarray) else bd.dtype
+        a = a if isinstance(a, Tensor) else _wrap(np.array(a, dt))
+        b = b if isinstance(b, Tensor) else _wrap(np.array(b, dt))
+        return _broadcast_apply(cls, a, b)
+    try:
+        out = ufunc(ad, bd)
+    except ValueError:
+        raise _broadcast_error(cls.__name__.lower(), np.shape(ad), np.shape(bd)) from None
+    return _wrap(out if type(out) is np.ndarray else np.asarray(out))
 
 
 def expand_for_grad(t: Tensor, shape: tuple[int, ...]) -> Tensor:
@@ -1001,4 +1026,28 @@ def _operand(x: Any, dt: np.dtype) -> Tensor:
     raise TypeError(f"unsupported operand type for a tensor op: {type(x).__name__}")
 
 
+def _wrap(data: np.ndarray) -> Tensor:
+    """``Tensor._make(data)`` as a plain function: the hot path of every op's result."""
+    t = _new_object(Tensor)
+    t.data = data
+    t.grad = t.grad_fn = t._hooks = t._base = None
+    t._requires_grad = False
+    t._vc = [0]
+    return t
+
+
+def _wrap_recorded(data: np.ndarray, node: _node.Node) -> Tensor:
+    """``Tensor._make(data, True, node)``: the output of a recorded primitive."""
+    t = _new_object(Tensor)
+    t.data = data
+    t.grad = t._hooks = t._base = None
+    t.grad_fn = node
+    t._requires_grad = True
+    t._vc = [0]
+    return t
+
+
+_new_object = object.__new__
 _node._tensor_cls = Tensor
+_node._wrap = _wrap
+_node._wrap_recorded = _wrap_recorded

@@ -8,10 +8,11 @@ returned). There is no recursion, so graph depth is bounded by memory only.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
+from tinytorch.autograd import node as _node
 from tinytorch.autograd.diagnostics import after_backward
 from tinytorch.autograd.grad_mode import STATE
 from tinytorch.autograd.node import Node
@@ -23,27 +24,28 @@ if TYPE_CHECKING:
 def _count_dependencies(roots: list[object]) -> dict[object, int]:
     """Number of incoming edges (consumers) of every node reachable from ``roots``."""
     deps: dict[object, int] = {}
-    seen = set(map(id, roots))
+    root_ids = set(map(id, roots))
     stack = [r for r in roots if isinstance(r, Node)]
     while stack:
-        node = stack.pop()
-        for nxt in node.next_nodes:
+        for nxt in stack.pop().next_nodes:
             if nxt is None:
                 continue
-            deps[nxt] = deps.get(nxt, 0) + 1
-            if id(nxt) not in seen:
-                seen.add(id(nxt))
-                if isinstance(nxt, Node):
-                    stack.append(nxt)
+            n = deps.get(nxt)
+            if n is not None:
+                deps[nxt] = n + 1
+                continue
+            deps[nxt] = 1
+            if isinstance(nxt, Node) and id(nxt) not in root_ids:
+                stack.append(nxt)
     return deps
 
 
 def _check_grad(node: Node, nxt: object, index: int, g: Tensor) -> Tensor:
     """Validate the shape (and match the dtype) of a gradient an op returned."""
-    if type(nxt).__name__ == "Tensor" or not isinstance(nxt, Node):
-        shape, dt = nxt.data.shape, nxt.data.dtype  # type: ignore[attr-defined]
-    else:
+    if isinstance(nxt, Node):
         shape, dt = nxt.out_shape, nxt.out_dtype
+    else:
+        shape, dt = nxt.data.shape, nxt.data.dtype  # type: ignore[attr-defined]
     if g.data.shape != shape:
         raise RuntimeError(
             f"Function {node.name()} returned an invalid gradient at index {index} - "
@@ -69,7 +71,6 @@ def run_backward(
     With ``capture``, the gradients w.r.t. those tensors are returned instead
     and no ``.grad`` is written.
     """
-    from tinytorch.tensor import Tensor
 
     starts: list[Any] = []  # Nodes, or leaf Tensors (a root that is a leaf)
     pending: dict[Any, Tensor] = {}
@@ -92,6 +93,10 @@ def run_backward(
     captured: list[Tensor | None] = [None] * (len(capture) if capture is not None else 0)
 
     given = {id(memory_owner(g.data)) for g in grad_roots}  # arrays .grad must not take uncopied
+    # Pending gradients this loop summed itself: no one else holds them, so the next
+    # gradient for the same input is added in place (first-order backward only).
+    owned: set[int] = set()
+    plain = not create_graph and not STATE.anomaly  # backward called directly
     deps = _count_dependencies(starts)
     ready = [s for s in starts if deps.get(s, 0) == 0]
     prev_mode = STATE.enabled
@@ -100,7 +105,9 @@ def run_backward(
         while ready:
             node = ready.pop()
             g = pending.pop(node, None)  # type: ignore[arg-type]  # g: Tensor | None from here
-            if isinstance(node, Tensor):  # a leaf: the end of a path
+            if g is not None and owned:
+                owned.discard(id(g.data))
+            if not isinstance(node, Node):  # a leaf Tensor: the end of a path
                 if g is not None:
                     for hook in node._hooks or ():
                         out = hook(g)
@@ -124,7 +131,14 @@ def run_backward(
                         _accumulate(retained, g, create_graph, given)
                 if wanted and node in wanted:
                     captured[wanted[node]] = g
-                grads = _call_backward(node, g, create_graph)
+                if plain:
+                    grads = node.backward(g)
+                    if type(grads) is not tuple:
+                        grads = (grads,)
+                    if len(grads) != len(node.next_nodes):
+                        _raise_count(node, grads)
+                else:
+                    grads = _call_backward(node, g, create_graph)
                 if not retain_graph:
                     node.release()
 
@@ -136,9 +150,19 @@ def run_backward(
                 if grads is not None:
                     gi = grads[i]
                     if gi is not None:
-                        gi = _check_grad(node, nxt, i, gi)
+                        gd = gi.data
+                        if isinstance(nxt, Node):
+                            if gd.shape != nxt.out_shape or gd.dtype != nxt.out_dtype:
+                                gi = _check_grad(node, nxt, i, gi)
+                        elif gd.shape != nxt.data.shape or gd.dtype != nxt.data.dtype:
+                            gi = _check_grad(node, nxt, i, gi)
                         prev = pending.get(nxt)
-                        pending[nxt] = gi if prev is None else prev + gi
+                        if prev is None:
+                            pending[nxt] = gi
+                        elif create_graph:
+                            pending[nxt] = prev + gi
+                        else:
+                            pending[nxt] = _add_pending(prev, gi, owned)
                 left = deps[nxt] - 1
                 deps[nxt] = left
                 if left == 0:
@@ -161,6 +185,7 @@ def run_backward(
 
 
 def _call_backward(node: Node, g: Tensor, create_graph: bool) -> tuple[Tensor | None, ...]:
+    """``node.backward(g)`` with the checks of create_graph and anomaly mode."""
     if create_graph and node.once_differentiable:
         raise RuntimeError(
             f"{node.name()} is only differentiable once: its backward is computed in raw "
@@ -175,15 +200,37 @@ def _call_backward(node: Node, g: Tensor, create_graph: bool) -> tuple[Tensor | 
     if type(grads) is not tuple:
         grads = (grads,)
     if len(grads) != len(node.next_nodes):
-        raise RuntimeError(
-            f"function {node.name()} returned an incorrect number of gradients "
-            f"(expected {len(node.next_nodes)}, got {len(grads)})"
-        )
+        _raise_count(node, grads)
     if STATE.anomaly:
         from tinytorch.autograd.anomaly import check_backward
 
         check_backward(node, grads)
     return grads
+
+
+def _raise_count(node: Node, grads: tuple[Any, ...]) -> NoReturn:
+    raise RuntimeError(
+        f"function {node.name()} returned an incorrect number of gradients "
+        f"(expected {len(node.next_nodes)}, got {len(grads)})"
+    )
+
+
+def _add_pending(prev: Tensor, g: Tensor, owned: set[int]) -> Tensor:
+    """``prev + g`` for a first-order backward, in place when this loop made ``prev``.
+
+    ``prev`` may be memory someone else holds (an op may hand one array to two
+    inputs, as ``Add`` does), so the first sum is a new array; the loop remembers
+    it in ``owned`` and adds every later gradient for the same input into it.
+    """
+    pd = prev.data
+    if id(pd) in owned:
+        np.add(pd, g.data, out=pd)
+        return prev
+    total = np.add(pd, g.data)
+    if type(total) is not np.ndarray:  # 0-d operands give a numpy scalar
+        total = np.asarray(total)
+    owned.add(id(total))
+    return _node._wrap(total)
 
 
 def memory_owner(arr: np.ndarray) -> np.ndarray:

@@ -28,7 +28,11 @@ from tinytorch.autograd.grad_mode import STATE
 if TYPE_CHECKING:
     from tinytorch.tensor import Tensor
 
-_tensor_cls: Any = None  # set by tinytorch.tensor to break the import cycle
+# Set by tinytorch.tensor (to break the import cycle): the Tensor class and its two
+# constructors, ``_wrap(array)`` (no history) and ``_wrap_recorded(array, node)``.
+_tensor_cls: Any = None
+_wrap: Any = None
+_wrap_recorded: Any = None
 #: While set, called as ``trace_hook(node, inputs, params, out)`` after every primitive's
 #: forward, recorded or not (``tinytorch.onnx`` traces a forward pass with it).
 trace_hook: Any = None
@@ -64,8 +68,14 @@ class Node:
     save_output: bool = False
     #: Set on ops whose backward drops to raw numpy: no second derivative.
     once_differentiable: bool = False
+    #: Set on ops whose forward is exactly one numpy ufunc of the input arrays (no
+    #: parameters): ``apply`` then calls it directly, without a Node, when nothing
+    #: is recorded — the case of every op run inside a first-order backward.
+    ufunc: Any = None
 
     def forward(self, *arrays: np.ndarray, **params: Any) -> np.ndarray:
+        if self.ufunc is not None:
+            return self.ufunc(*arrays)
         raise NotImplementedError
 
     def backward(self, grad_out: Tensor) -> Any:
@@ -74,9 +84,23 @@ class Node:
     @classmethod
     def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
         """Run ``forward`` on the inputs' arrays and record the node if needed."""
+        record = False
+        if STATE.enabled:
+            for t in inputs:
+                if t._requires_grad:
+                    record = True
+                    break
+        ufunc = cls.ufunc
+        if not record and ufunc is not None and trace_hook is None:
+            # Nothing to record (every op inside a first-order backward lands here):
+            # call the ufunc and wrap the result, no Node at all.
+            out = ufunc(*[t.data for t in inputs])
+            return _wrap(out if type(out) is np.ndarray else np.asarray(out))
         node = cls.__new__(cls)
         n = len(inputs)
-        if n == 1:
+        if ufunc is not None:
+            out = ufunc(*[t.data for t in inputs])
+        elif n == 1:
             out = node.forward(inputs[0].data, **params)
         elif n == 2:
             out = node.forward(inputs[0].data, inputs[1].data, **params)
@@ -86,36 +110,30 @@ class Node:
             out = np.asarray(out)
         if trace_hook is not None:
             trace_hook(node, inputs, params, out)
-        T = _tensor_cls
-        if STATE.enabled:
-            for t in inputs:
-                if t._requires_grad:
-                    break
-            else:
-                return T._make(out)
-            node.next_nodes = tuple([
-                t.grad_fn if t.grad_fn is not None else (t if t._requires_grad else None)
-                for t in inputs
-            ])  # fmt: skip
-            node.out_shape = out.shape
-            node.out_dtype = out.dtype
-            node._hooks = node._retained = node._trace = None
-            result = T._make(out, True, node)
-            if cls.save_inputs:
-                node._saved = inputs
-                node._versions = tuple([t._vc[0] for t in inputs])
-            else:
-                node._saved = None
-            if cls.save_output:
-                node._out = (out, result._vc)
-            else:
-                node._out = None
-            if STATE.anomaly:
-                from tinytorch.autograd.anomaly import record_forward
+        if not record:
+            return _wrap(out)
+        node.next_nodes = tuple([
+            t.grad_fn if t.grad_fn is not None else (t if t._requires_grad else None)
+            for t in inputs
+        ])  # fmt: skip
+        node.out_shape = out.shape
+        node.out_dtype = out.dtype
+        node._hooks = node._retained = node._trace = None
+        result = _wrap_recorded(out, node)
+        if cls.save_inputs:
+            node._saved = inputs
+            node._versions = tuple([t._vc[0] for t in inputs])
+        else:
+            node._saved = None
+        if cls.save_output:
+            node._out = (out, result._vc)
+        else:
+            node._out = None
+        if STATE.anomaly:
+            from tinytorch.autograd.anomaly import record_forward
 
-                record_forward(node, out, inputs)
-            return result
-        return T._make(out)
+            record_forward(node, out, inputs)
+        return result
 
     # --- what backward reads -------------------------------------------------
 

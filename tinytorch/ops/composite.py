@@ -466,7 +466,7 @@ def mean(x: Tensor, dim: Any = None, keepdim: bool = False, dtype: Any = None) -
             f"or complex dtype. Got: {_dtype.from_numpy_dtype(x.data.dtype).name.capitalize()}"
         )
     axes = norm_dims(x, dim)
-    n = x.data.size if axes is None else int(np.prod([x.data.shape[a] for a in axes]))
+    n = x.data.size if axes is None else math.prod([x.data.shape[a] for a in axes])
     return sum(x, dim, keepdim) / n if n else sum(x, dim, keepdim) * math.nan
 
 
@@ -531,7 +531,7 @@ def var(x: Tensor, dim: Any, unbiased: bool | None, keepdim: bool, correction: A
     if correction is None:
         correction = 0 if unbiased is False else 1
     axes = norm_dims(x, dim)
-    n = x.data.size if axes is None else int(np.prod([x.data.shape[a] for a in axes]))
+    n = x.data.size if axes is None else math.prod([x.data.shape[a] for a in axes])
     centered = x - mean(x, dim, True)
     return sum(centered * centered, dim, keepdim) / max(n - correction, 0)
 
@@ -605,9 +605,11 @@ def _view_of(out: Tensor, base: Tensor) -> Tensor:
 
 def _infer_shape(x: Tensor, shape: tuple[int, ...], op: str) -> tuple[int, ...]:
     n = x.data.size
+    if -1 not in shape and math.prod(shape) == n:  # the common case, checked cheaply
+        return shape
     if shape.count(-1) > 1:
         raise RuntimeError(f"{op}: only one dimension can be inferred (shape {list(shape)})")
-    known = int(np.prod([s for s in shape if s != -1]))
+    known = math.prod([s for s in shape if s != -1])
     if -1 in shape:
         if known == 0 or n % known:
             raise RuntimeError(f"{op}: shape '{list(shape)}' is invalid for input of size {n}")
@@ -654,10 +656,12 @@ def permute(x: Tensor, dims: tuple[int, ...]) -> Tensor:
 def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
     if x.data.ndim == 0:
         return x
-    dims = list(range(x.data.ndim))
     d0, d1 = norm_dim(x, dim0), norm_dim(x, dim1)
-    dims[d0], dims[d1] = dims[d1], dims[d0]
-    return permute(x, tuple(dims))
+    if d0 == d1:
+        return x
+    dims = list(range(x.data.ndim))
+    dims[d0], dims[d1] = d1, d0
+    return _view_of(S.Permute.apply(x, dims=tuple(dims)), x)
 
 
 def t(x: Tensor) -> Tensor:
@@ -703,7 +707,7 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     if s > e:
         raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
     shape = x.data.shape
-    return reshape(x, shape[:s] + (int(np.prod(shape[s : e + 1])),) + shape[e + 1 :])
+    return reshape(x, shape[:s] + (math.prod(shape[s : e + 1]),) + shape[e + 1 :])
 
 
 def unflatten(x: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:

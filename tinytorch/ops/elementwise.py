@@ -1,5 +1,8 @@
 """Elementwise primitives.
 
+Most are one numpy ufunc (the class attribute ``ufunc``, which ``Node.forward``
+calls): the class then holds only its backward.
+
 Binary primitives receive operands already cast to one dtype and, where an
 operand requires grad, already expanded to the output shape (``Tensor``'s
 binary wrapper does both), so no backward here deals with broadcasting:
@@ -17,9 +20,7 @@ class Add(Node):
     """out = a + b;  da = g, db = g."""
 
     __slots__ = ()
-
-    def forward(self, a, b):
-        return a + b
+    ufunc = np.add
 
     def backward(self, g):
         return g, g
@@ -29,9 +30,7 @@ class Sub(Node):
     """out = a - b;  da = g, db = -g."""
 
     __slots__ = ()
-
-    def forward(self, a, b):
-        return a - b
+    ufunc = np.subtract
 
     def backward(self, g):
         return g, (-g if self.next_nodes[1] is not None else None)
@@ -41,10 +40,8 @@ class Mul(Node):
     """out = a * b;  da = g * b, db = g * a."""
 
     __slots__ = ()
+    ufunc = np.multiply
     save_inputs = True
-
-    def forward(self, a, b):
-        return a * b
 
     def backward(self, g):
         a, b = self.inputs
@@ -56,10 +53,8 @@ class Div(Node):
     """out = a / b;  da = g / b, db = -g * a / b^2."""
 
     __slots__ = ()
+    ufunc = np.true_divide
     save_inputs = True
-
-    def forward(self, a, b):
-        return a / b
 
     def backward(self, g):
         a, b = self.inputs
@@ -73,11 +68,9 @@ class Pow(Node):
     """out = a ** b;  da = g * b * a^(b-1), db = g * out * log(a) (0 where a == 0)."""
 
     __slots__ = ()
+    ufunc = np.power
     save_inputs = True
     save_output = True
-
-    def forward(self, a, b):
-        return np.power(a, b)
 
     def backward(self, g):
         a, b = self.inputs
@@ -117,10 +110,8 @@ class Maximum(Node):
     """out = max(a, b); the gradient goes to the larger input, split in half on ties."""
 
     __slots__ = ()
+    ufunc = np.maximum
     save_inputs = True
-
-    def forward(self, a, b):
-        return np.maximum(a, b)
 
     def backward(self, g):
         return _select_backward(self, g, np.greater)
@@ -130,10 +121,8 @@ class Minimum(Node):
     """out = min(a, b); the gradient goes to the smaller input, split in half on ties."""
 
     __slots__ = ()
+    ufunc = np.minimum
     save_inputs = True
-
-    def forward(self, a, b):
-        return np.minimum(a, b)
 
     def backward(self, g):
         return _select_backward(self, g, np.less)
@@ -159,9 +148,7 @@ class Neg(Node):
     """out = -a;  da = -g."""
 
     __slots__ = ()
-
-    def forward(self, a):
-        return np.negative(a)
+    ufunc = np.negative
 
     def backward(self, g):
         return -g
@@ -171,10 +158,8 @@ class Exp(Node):
     """out = e^a;  da = g * out."""
 
     __slots__ = ()
+    ufunc = np.exp
     save_output = True
-
-    def forward(self, a):
-        return np.exp(a)
 
     def backward(self, g):
         return g * self.output
@@ -184,10 +169,8 @@ class Expm1(Node):
     """out = e^a - 1;  da = g * (out + 1)."""
 
     __slots__ = ()
+    ufunc = np.expm1
     save_output = True
-
-    def forward(self, a):
-        return np.expm1(a)
 
     def backward(self, g):
         return g * (self.output + 1.0)
@@ -197,10 +180,8 @@ class Log(Node):
     """out = ln a;  da = g / a."""
 
     __slots__ = ()
+    ufunc = np.log
     save_inputs = True
-
-    def forward(self, a):
-        return np.log(a)
 
     def backward(self, g):
         return g / self.inputs[0]
@@ -210,10 +191,8 @@ class Log1p(Node):
     """out = ln(1 + a);  da = g / (1 + a)."""
 
     __slots__ = ()
+    ufunc = np.log1p
     save_inputs = True
-
-    def forward(self, a):
-        return np.log1p(a)
 
     def backward(self, g):
         return g / (self.inputs[0] + 1.0)
@@ -223,10 +202,8 @@ class Sqrt(Node):
     """out = sqrt(a);  da = g / (2 out)."""
 
     __slots__ = ()
+    ufunc = np.sqrt
     save_output = True
-
-    def forward(self, a):
-        return np.sqrt(a)
 
     def backward(self, g):
         return g / (self.output * 2.0)
@@ -236,10 +213,8 @@ class Sin(Node):
     """out = sin a;  da = g cos a."""
 
     __slots__ = ()
+    ufunc = np.sin
     save_inputs = True
-
-    def forward(self, a):
-        return np.sin(a)
 
     def backward(self, g):
         return g * self.inputs[0].cos()
@@ -249,10 +224,8 @@ class Cos(Node):
     """out = cos a;  da = -g sin a."""
 
     __slots__ = ()
+    ufunc = np.cos
     save_inputs = True
-
-    def forward(self, a):
-        return np.cos(a)
 
     def backward(self, g):
         return -g * self.inputs[0].sin()
@@ -262,10 +235,8 @@ class Tanh(Node):
     """out = tanh a;  da = g (1 - out^2)."""
 
     __slots__ = ()
+    ufunc = np.tanh
     save_output = True
-
-    def forward(self, a):
-        return np.tanh(a)
 
     def backward(self, g):
         out = self.output
@@ -279,13 +250,23 @@ class Sigmoid(Node):
     save_output = True
 
     def forward(self, a):
-        # exp of a non-positive number never overflows: split on the sign.
-        e = np.exp(-np.abs(a))
-        return np.where(a >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(a.dtype, copy=False)
+        return sigmoid_array(a)
 
     def backward(self, g):
         out = self.output
         return g * (out * (1.0 - out))
+
+
+def sigmoid_array(a: np.ndarray) -> np.ndarray:
+    """1 / (1 + e^-a) in a's dtype: 1 / (1 + e) for a >= 0 and e / (1 + e) below, with
+    e = e^-|a| (the exp of a non-positive number never overflows). The numerator is
+    max(e, [a >= 0]): 1 where a >= 0 (e <= 1), e elsewhere; cheaper than ``np.where``."""
+    e = np.abs(a)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    out = np.maximum(e, a >= 0, dtype=e.dtype)
+    np.divide(out, np.add(e, 1.0, out=e), out=out)
+    return out
 
 
 class Relu(Node):
@@ -298,18 +279,16 @@ class Relu(Node):
         return np.maximum(a, 0)
 
     def backward(self, g):
-        out = self.output
-        return g * (out > 0).to(g.dtype)
+        # The mask [out > 0] is piecewise constant: as a constant, second derivatives stay exact.
+        return g * _const((self.output.data > 0).astype(g.data.dtype))
 
 
 class Abs(Node):
     """out = |a|;  da = g * sign(a) (0 at 0, as torch)."""
 
     __slots__ = ()
+    ufunc = np.abs
     save_inputs = True
-
-    def forward(self, a):
-        return np.abs(a)
 
     def backward(self, g):
         return g * self.inputs[0].sign()

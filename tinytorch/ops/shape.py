@@ -58,7 +58,10 @@ class Permute(Node):
         return np.transpose(a, dims)
 
     def backward(self, g):
-        return g.permute(tuple(np.argsort(self.dims)))
+        inverse = [0] * len(self.dims)
+        for i, d in enumerate(self.dims):
+            inverse[d] = i
+        return g.permute(tuple(inverse))
 
 
 class Index(Node):
