@@ -1,7 +1,7 @@
 """tinytorch: a readable tensor autodiff engine and deep-learning library on numpy,
 with PyTorch's API (``import tinytorch as torch``)."""
 
-from tinytorch import autograd, nn, optim, testing, utils
+from tinytorch import _malloc, autograd, nn, optim, testing, utils
 from tinytorch._dlpack import from_dlpack
 from tinytorch._dtype import (
     bool_ as bool,
@@ -51,6 +51,8 @@ from tinytorch.serialization import load, save
 from tinytorch.tensor import Size, Tensor
 
 __version__ = "0.1.0"
+
+_malloc.apply()  # glibc keeps freed array memory for reuse; see tinytorch/_malloc.py
 
 # torch's dtype aliases
 float = float32
