@@ -255,3 +255,33 @@ def test_second_order_gradients() -> None:
     h = tinytorch.tensor(rng.standard_normal((1, 3)), requires_grad=True)
     assert tinytorch.autograd.gradgradcheck(lambda x: lstm(x)[0], [x])
     assert tinytorch.autograd.gradgradcheck(lambda x, h: gru(x[0], h), [x, h])
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_fused_lstm_layer_matches_the_composite_steps(reverse: bool) -> None:
+    """``LSTMLayer`` (one node, numpy BPTT) against the per-step composite it replaces."""
+    from tinytorch.nn.functional._lstm import lstm_layer
+    from tinytorch.nn.modules.rnn import _lstm_step
+
+    gi, h0, c0 = (tinytorch.tensor(rng.standard_normal(s), requires_grad=True)
+                  for s in ((T, B, 4 * H), (B, H), (B, H)))  # fmt: skip
+    w = tinytorch.tensor(rng.standard_normal((4 * H, H)) * 0.3, requires_grad=True)
+    weights = [tinytorch.tensor(rng.standard_normal((T, B, H))) for _ in range(3)]
+
+    def loss(out: Any, h: Any, c: Any) -> Any:
+        return (out * weights[0]).sum() + (h * weights[1][0]).sum() + (c * weights[2][0]).sum()
+
+    def composite() -> Any:
+        h, c, outs = h0, c0, [None] * T
+        for t in range(T - 1, -1, -1) if reverse else range(T):
+            h, c = _lstm_step(gi[t], h, c, w, None)
+            outs[t] = h
+        return loss(tinytorch.stack(outs), h, c)
+
+    results = []
+    for run in (lambda: loss(*lstm_layer(gi, h0, c0, w, reverse)), composite):
+        value = run()
+        grads = tinytorch.autograd.grad(value, [gi, h0, c0, w])
+        results.append([value.detach().numpy()] + [g.numpy() for g in grads])
+    for ours, ref in zip(*results):
+        np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-12)

@@ -16,8 +16,10 @@ from typing import Any
 import numpy as np
 
 from tinytorch import _dtype
+from tinytorch.autograd import node as _node
 from tinytorch.autograd.grad_mode import no_grad
 from tinytorch.nn import functional as F
+from tinytorch.nn.functional._lstm import lstm_layer
 from tinytorch.nn.modules.module import Module
 from tinytorch.nn.parameter import Parameter
 from tinytorch.ops.composite import cat, stack
@@ -92,6 +94,10 @@ def _run_direction(mode: str, x: Tensor, state: State, weights: list[Tensor | No
         # RNN and LSTM add b_hh to the same pre-activation: fold it in once, not per step.
         b_ih, b_hh = b_ih + b_hh, None
     gi = F.linear(x, w_ih, b_ih)  # (T, B, I) -> (T, B, G * H), one matmul for all steps
+    if mode == "LSTM" and b_hh is None and _node.trace_hook is None and gi.shape[0]:
+        # One fused node for the whole recurrence (the ONNX tracer sees the steps instead).
+        out, h, c = lstm_layer(gi, state[0], state[1], w_hh, reverse)
+        return out, (h, c)
     steps = _time_steps(gi)  # T x (B, G * H)
     n_t = x.shape[0]
     outs: list[Tensor] = [None] * n_t  # type: ignore[list-item]

@@ -1,0 +1,151 @@
+"""``LSTMLayer``: one LSTM layer over a whole sequence as a single fused primitive.
+
+Shape letters: T time steps, B batch, H hidden features; gates in torch's order
+[i, f, g, o], each an H-column block of a (B, 4H) row.
+
+The composite layer (``_lstm_step`` in ``nn/modules/rnn.py``, a dozen recorded
+ops per time step) is the reference this node is tested against. Fused, the
+forward runs the recurrence in numpy and the backward runs backpropagation
+through time in numpy: one node instead of ~400 for a 32-step sequence, no
+per-step slices of the input, and the recurrent weight's gradient as one GEMM
+over all steps (measured: see ``BENCHMARKS.md``, case ``lstm``).
+
+Forward, per step t (in reverse order for the backward direction), with
+z_t = gi_t + h_{t-1} W^T (gi: the input projection with both biases, precomputed
+for all steps by one matmul):
+
+    i, f, o = sigmoid(z_i, z_f, z_o),  g = tanh(z_g)
+    c_t = f * c_{t-1} + i * g,  h_t = o * tanh(c_t)
+
+Output: Y (T + 1, B, H) with Y[t] = h_t for t < T and Y[T] = the final c.
+
+Backward (BPTT), from dh_t = dY[t] + dz_{t+1} W and dc_T = dY[T]:
+
+    dc = dh * o * (1 - tanh(c_t)^2) + dc_{t+1} * f_{t+1}
+    dz = [dc g i (1 - i), dc c_{t-1} f (1 - f), dc i (1 - g^2), dh tanh(c_t) o (1 - o)]
+    dgi_t = dz,  dh_0 = dz_first W,  dc_0 = dc_first * f_first,  dW = sum_t dz_t^T h_{t-1}
+
+The same two functions (``_recurrence``, ``_bptt``) run on numpy arrays for a
+first-order backward, and on Tensors under ``create_graph`` (the forward
+recomputed from the inputs, so second derivatives are exact).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from tinytorch.autograd.grad_mode import STATE
+from tinytorch.autograd.node import Node
+from tinytorch.ops import composite as C
+from tinytorch.ops.elementwise import sigmoid_array
+from tinytorch.tensor import Tensor
+
+# Per time step: (i, f, g, o, c_prev, tanh(c), h_prev), arrays or Tensors of (B, H).
+Step = tuple[Any, Any, Any, Any, Any, Any, Any]
+
+
+class _Ops:
+    """The few steps whose spelling differs between numpy and Tensor code."""
+
+    def __init__(self, gates: Callable, tanh: Callable, cat: Callable, stack: Callable):
+        self.gates, self.tanh, self.cat, self.stack = gates, tanh, cat, stack
+
+
+def _gates_numpy(z: np.ndarray, n_h: int) -> tuple[np.ndarray, ...]:
+    """(i, f, g, o) from z (B, 4H): one sigmoid over the whole row, tanh on the g block."""
+    a = sigmoid_array(z)
+    np.tanh(z[:, 2 * n_h : 3 * n_h], out=a[:, 2 * n_h : 3 * n_h])
+    return a[:, :n_h], a[:, n_h : 2 * n_h], a[:, 2 * n_h : 3 * n_h], a[:, 3 * n_h :]
+
+
+def _gates_tensor(z: Tensor, n_h: int) -> tuple[Tensor, ...]:
+    i, f, g, o = z.chunk(4, 1)
+    return i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
+
+
+_NUMPY = _Ops(_gates_numpy, np.tanh, lambda xs: np.concatenate(xs, axis=1), np.stack)
+_TENSOR = _Ops(_gates_tensor, Tensor.tanh, lambda xs: C.cat(xs, 1), C.stack)
+
+
+def _order(n_t: int, reverse: bool) -> range:
+    return range(n_t - 1, -1, -1) if reverse else range(n_t)
+
+
+def _recurrence(gi: Any, h: Any, c: Any, w_t: Any, reverse: bool, ops: _Ops
+                ) -> tuple[list[Any], Any, list[Step]]:  # fmt: skip
+    """Run the cell over gi (T, B, 4H) from (h, c) with w_t = W^T (H, 4H); returns h_t
+    per step, the last c, and what the backward needs per step."""
+    n_h = h.shape[-1]
+    hs: list[Any] = [None] * gi.shape[0]
+    steps: list[Step] = [None] * gi.shape[0]  # type: ignore[list-item]
+    for t in _order(gi.shape[0], reverse):
+        z = gi[t] + h @ w_t  # (B, 4H)
+        i, f, g, o = ops.gates(z, n_h)
+        c_prev, h_prev = c, h
+        c = f * c_prev + i * g
+        tc = ops.tanh(c)
+        h = o * tc
+        hs[t] = h
+        steps[t] = (i, f, g, o, c_prev, tc, h_prev)
+    return hs, c, steps
+
+
+def _bptt(dy: Any, w: Any, steps: Sequence[Step], reverse: bool, ops: _Ops
+          ) -> tuple[Any, Any, Any, Any]:  # fmt: skip
+    """Gradients (dgi, dh0, dc0, dW) from dy (T + 1, B, H); see the module docstring."""
+    n_t = len(steps)
+    dzs: list[Any] = [None] * n_t
+    dh_next: Any = None
+    dc_next = dy[n_t]
+    for t in reversed(_order(n_t, reverse)):
+        i, f, g, o, c_prev, tc, _ = steps[t]
+        dh = dy[t] if dh_next is None else dy[t] + dh_next
+        dc = dh * o * (1.0 - tc * tc) + dc_next
+        dz = ops.cat([dc * g * (i * (1.0 - i)), dc * c_prev * (f * (1.0 - f)),
+                      dc * i * (1.0 - g * g), dh * tc * (o * (1.0 - o))])  # fmt: skip
+        dzs[t] = dz
+        dc_next = dc * f
+        dh_next = dz @ w  # (B, 4H) @ (4H, H)
+    dgi = ops.stack(dzs)  # (T, B, 4H)
+    h_prev = ops.stack([s[6] for s in steps])  # (T, B, H)
+    n_tb = dgi.shape[0] * dgi.shape[1]
+    dw = dgi.reshape(n_tb, -1).mT @ h_prev.reshape(n_tb, -1)  # (4H, H): one GEMM
+    return dgi, dh_next, dc_next, dw
+
+
+class LSTMLayer(Node):
+    """See the module docstring. Inputs: gi (T, B, 4H), h0 (B, H), c0 (B, H),
+    w_hh (4H, H); parameter ``reverse``. Output (T + 1, B, H)."""
+
+    __slots__ = ("reverse", "steps")
+    save_inputs = True
+
+    def forward(self, gi, h0, c0, w, *, reverse):
+        self.reverse = reverse
+        w_t = np.ascontiguousarray(w.T)  # (H, 4H): a GEMM with a transposed operand is slower
+        hs, c, self.steps = _recurrence(gi, h0, c0, w_t, reverse, _NUMPY)
+        return np.stack(hs + [c])
+
+    def backward(self, g):
+        if STATE.enabled:  # create_graph: recompute the steps as a graph of the inputs
+            gi, h0, c0, w = self.inputs
+            _, _, steps = _recurrence(gi, h0, c0, w.mT, self.reverse, _TENSOR)
+            return _bptt(g, w, steps, self.reverse, _TENSOR)
+        w = self.inputs[3].data
+        grads = _bptt(g.data, w, self.steps, self.reverse, _NUMPY)
+        return tuple(Tensor._make(a) for a in grads)
+
+    def release(self):
+        super().release()
+        self.steps = None
+
+
+def lstm_layer(gi: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor, reverse: bool
+               ) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
+    """Outputs (T, B, H), final h (B, H) and final c (B, H) of one fused LSTM layer."""
+    y = LSTMLayer.apply(gi, h0, c0, w_hh, reverse=reverse)  # (T + 1, B, H)
+    n_t = gi.shape[0]
+    return y[:n_t], y[0 if reverse else n_t - 1], y[n_t]
