@@ -16,6 +16,8 @@ from parity import check as parity_check
 from test_nn_conv import F32, compare_layers, twin
 
 import tinytorch
+from tinytorch.nn.functional._pool import _pool_geometry, max_pool_reference
+from tinytorch.ops.conv import MaxPool
 
 rng = np.random.default_rng(1)
 
@@ -84,6 +86,72 @@ def test_max_pool_ties_nan_and_all_padding() -> None:
         ya.sum().backward()
         yb.sum().backward()
         assert_same(xa.grad, xb.grad)
+
+
+FUSED = [
+    ("tiled", (2, 3, 6, 8), {"kernel_size": 2}),
+    ("remainder", (2, 3, 7, 9), {"kernel_size": 2}),
+    ("gaps", (2, 3, 9, 9), {"kernel_size": 2, "stride": 3}),
+    ("dilated", (2, 3, 9, 8), {"kernel_size": 2, "stride": 3, "dilation": 2}),
+    ("overlap_pad", (2, 3, 7, 6), {"kernel_size": 3, "stride": (2, 1), "padding": 1}),
+    ("ceil", (2, 3, 7, 6), {"kernel_size": 3, "stride": 2, "ceil_mode": True}),
+]
+
+
+@pytest.mark.parametrize("name,shape,kw", FUSED, ids=[c[0] for c in FUSED])
+def test_fused_max_pool_matches_reference(name: str, shape: tuple, kw: dict) -> None:
+    """The ``MaxPool`` primitive against the ``Index`` gather it replaces: output, the
+    first-order numpy backward, and create_graph (double backward). Rounded inputs make
+    ties (the first maximum must win) and ReLU-like zeros common."""
+    x = np.maximum(np.round(R(*shape) * 2) / 2, 0)
+    geom = _pool_geometry("max_pool2d", shape, kw["kernel_size"], kw.get("stride"),
+                          kw.get("padding", 0), kw.get("dilation", 1),
+                          kw.get("ceil_mode", False))  # fmt: skip
+    g = R(*(shape[:2] + geom.out))
+
+    def run(fn: Any, create_graph: bool) -> list[np.ndarray]:
+        xt = tinytorch.tensor(x, requires_grad=True)
+        out = fn(xt)
+        (gx,) = tinytorch.autograd.grad(out, xt, tinytorch.tensor(g), create_graph=create_graph)
+        if not create_graph:
+            return [out.data, gx.data]
+        gt = tinytorch.tensor(g, requires_grad=True)
+        (gx2,) = tinytorch.autograd.grad(out, xt, gt, create_graph=True)
+        ((gx2 * gx2).sum() + (out * out).sum()).backward()
+        return [out.data, gx.data, xt.grad.data, gt.grad.data]
+
+    def fused(xt: Any) -> Any:
+        return MaxPool.apply(xt, geom=geom, record=True)
+
+    for create_graph in (False, True):
+        for a, b in zip(run(fused, create_graph), run(lambda xt: max_pool_reference(xt, geom),
+                                                      create_graph)):  # fmt: skip
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)  # sum order
+
+
+def test_fused_max_pool_nonfinite() -> None:
+    """NaN and -inf inputs, and an infinite output gradient (a 0 mask times inf must not
+    leak NaN into the non-winners), as torch."""
+    x = R(1, 2, 4, 6)
+    x[0, 0, 0, 0] = np.nan
+    x[0, 1, :2, :2] = -np.inf
+    for gscale in (1.0, np.inf):
+        xa = tinytorch.tensor(x, requires_grad=True)
+        xb = torch.tensor(x, requires_grad=True)
+        ya = tinytorch.nn.functional.max_pool2d(xa, 2)
+        yb = torch.nn.functional.max_pool2d(xb, 2)
+        assert_same(ya, yb)
+        g = np.ones(ya.shape) * gscale
+        ya.backward(tinytorch.tensor(g))
+        yb.backward(torch.tensor(g))
+        assert_same(xa.grad, xb.grad)
+    xa = tinytorch.tensor(np.where(np.isnan(x), 0.0, x), requires_grad=True)
+    xb = torch.tensor(xa.data.copy(), requires_grad=True)
+    g = np.ones((1, 2, 2, 3))
+    g[0, 0, 0, 1] = np.inf
+    tinytorch.nn.functional.max_pool2d(xa, 2).backward(tinytorch.tensor(g))
+    torch.nn.functional.max_pool2d(xb, 2).backward(torch.tensor(g))
+    assert_same(xa.grad, xb.grad)
 
 
 AVG2D = [

@@ -1,10 +1,13 @@
-"""Sliding-window primitives: the adjoint pair ``Im2Col`` / ``Col2Im``, and ``Conv``.
+"""Sliding-window primitives: the adjoint pair ``Im2Col`` / ``Col2Im``, ``Conv`` and
+``MaxPool``.
 
 Transposed convolution, average pooling, ``unfold`` and ``fold`` are composites
 of the pair and a matmul (see ``nn/functional/_conv.py`` and ``_pool.py``), so
 their gradients of every order come from the two formulas below. ``Conv`` fuses
 ``Im2Col`` + matmul + bias for speed; its backward is written with the pair, and
-``conv_reference`` keeps the composite it is tested against.
+``conv_reference`` keeps the composite it is tested against. ``MaxPool`` likewise
+fuses the ``Index`` gather of each window's argmax (``max_pool_reference`` in
+``nn/functional/_pool.py``).
 
 Shape letters: N batch, C channels, S the spatial sizes (L, or H and W), P the
 padded spatial sizes, k the kernel sizes, K = prod(k), O the output positions
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -23,6 +27,7 @@ from numpy.lib.stride_tricks import as_strided
 from tinytorch.autograd import node as _node
 from tinytorch.autograd.grad_mode import STATE
 from tinytorch.autograd.node import Node
+from tinytorch.ops.shape import IndexAdd
 
 
 class Geometry(NamedTuple):
@@ -83,6 +88,22 @@ def windows(xp: np.ndarray, geom: Geometry) -> np.ndarray:
         + tuple(s * st for s, st in zip(s_sp, geom.stride))
     )
     return as_strided(xp, shape, strides, writeable=False)
+
+
+def offset_views(xp: np.ndarray, geom: Geometry) -> list[np.ndarray]:
+    """The K strided views (N, C, *O) of the padded (N, C, *P) array, one per kernel offset
+    in row-major order: ``views[j][n, c, o] = xp[n, c, o * stride + j * dilation]``."""
+    return [xp[geom.offset_slice(j)] for j in itertools.product(*map(range, geom.kernel))]
+
+
+def window_max(views: list[np.ndarray]) -> np.ndarray:
+    """The elementwise maximum of the views (NaN wins): K - 1 passes, one new array."""
+    if len(views) == 1:
+        return views[0].copy()
+    best = np.maximum(views[0], views[1])
+    for v in views[2:]:
+        np.maximum(best, v, out=best)
+    return best
 
 
 def im2col(x: np.ndarray, geom: Geometry) -> np.ndarray:
@@ -250,3 +271,152 @@ class Conv(Node):
     def release(self):
         super().release()
         self.cols = None
+
+
+# --- max pooling -------------------------------------------------------------------------
+
+
+def _window_starts(geom: Geometry) -> np.ndarray:
+    """The flat index in the (unpadded) plane of every window's start, shape (*O)."""
+    starts = np.zeros((), dtype=np.int64)
+    for n, s, (lo, _), o in zip(geom.size, geom.stride, geom.padding, geom.out):
+        starts = np.add.outer(starts * n, np.arange(o) * s - lo)
+    return starts
+
+
+def _offset_table(geom: Geometry) -> list[int]:
+    """Each kernel offset's flat distance in the plane from its window's start."""
+    plane_strides = [math.prod(geom.size[d + 1 :]) for d in range(len(geom.size))]
+    return [sum(j * d * s for j, d, s in zip(offset, geom.dilation, plane_strides))
+            for offset in itertools.product(*map(range, geom.kernel))]  # fmt: skip
+
+
+def _first_hits(views: list[np.ndarray], best: np.ndarray) -> list[np.ndarray]:
+    """Per kernel offset k, the bool mask (N, C, *O) of the windows whose first element
+    equal to ``best`` sits at offset k (no NaN in ``best``)."""
+    hits = [views[0] == best]
+    found = hits[0].copy()
+    for v in views[1:]:
+        eq = v == best
+        hits.append(eq > found)  # equal here and not at an earlier offset
+        found |= eq
+    return hits
+
+
+def _first_hit(views: list[np.ndarray], best: np.ndarray, values: Sequence[int]) -> np.ndarray:
+    """``values[k]`` for the first view k equal to ``best`` (the last NaN where NaN won)."""
+    out = np.full(best.shape, values[0], dtype=np.int64)
+    found = views[0] == best
+    for v, value in zip(views[1:], values[1:]):
+        hit = (v == best) > found  # equal here and not at an earlier offset
+        out += hit * (value - values[0])
+        found |= hit
+    if np.isnan(best).any():
+        for v, value in zip(views, values):
+            out = np.where(np.isnan(v), value, out)
+    return out
+
+
+def _argmax_clipped(views: list[np.ndarray], best: np.ndarray, geom: Geometry) -> np.ndarray:
+    """The slow path for windows where only -inf competed: a padded slot may have won, and
+    torch then picks the first in-range element, i.e. the winner's clipped position."""
+    arg = _first_hit(views, best, range(len(views)))
+    flat = np.zeros((), dtype=np.int64)
+    for dim, j in enumerate(np.unravel_index(arg, geom.kernel)):
+        first = np.arange(geom.out[dim]) * geom.stride[dim] - geom.padding[dim][0]
+        pos = first.reshape((-1,) + (1,) * (len(geom.out) - 1 - dim)) + j * geom.dilation[dim]
+        flat = flat * geom.size[dim] + np.clip(pos, 0, geom.size[dim] - 1)
+    return flat
+
+
+def argmax_windows(x: np.ndarray, geom: Geometry) -> np.ndarray:
+    """Flat index into each (n, c) plane of x (N, C, *S) of every window's maximum, as torch:
+    the first maximum on ties, the last NaN where NaN won, and where only -inf padding
+    competed the clipped position of the winning slot. Shape (N, C, *O)."""
+    xp = pad_array(x, geom, -np.inf)
+    views = offset_views(xp, geom)
+    best = window_max(views)
+    if xp is not x and np.isneginf(best).any():
+        return _argmax_clipped(views, best, geom)
+    return _first_hit(views, best, _offset_table(geom)) + _window_starts(geom)
+
+
+class MaxPool(Node):
+    """out[n, c, o] = max_j xpad[n, c, o * stride + j * dilation], the padding -inf.
+
+    Shape: (N, C, *S) -> (N, C, *O). Forward: ``np.maximum`` chained over the K kernel
+    offsets' strided views (``record=True`` also keeps, per offset, the mask of the windows
+    whose first maximum is there). VJP: g goes to each window's argmax (``argmax_windows``),
+    dx = IndexAdd(0, g at the flat argmax): the backward of ``max_pool_reference``'s
+    ``Index`` gather, used under create_graph (so every order follows) and for the rare
+    windows won by NaN or padding, or a non-finite g. A first-order backward instead writes
+    g * mask_k into kernel offset k's strided view of dx: K passes, no index arrays.
+    """
+
+    __slots__ = ("geom", "hits", "in_shape", "local")
+
+    def forward(self, x, geom, record):
+        self.geom, self.in_shape = geom, x.shape
+        xp = pad_array(x, geom, -np.inf)
+        views = offset_views(xp, geom)
+        best = window_max(views)
+        self.hits = self.local = None
+        if record:
+            if np.isnan(best).any() or (xp is not x and np.isneginf(best).any()):
+                self.local = argmax_windows(x, geom)
+            else:
+                self.hits = _first_hits(views, best)
+        return best
+
+    def backward(self, g):
+        if STATE.enabled or self.hits is None or not np.isfinite(g.data).all():
+            return self._backward_graph(g)  # inf * a 0 mask would give NaN, not 0
+        return self._backward_numpy(g.data)
+
+    def _argmax(self) -> np.ndarray:
+        """The flat argmax (N, C, *O) in each plane."""
+        if self.local is not None:
+            return self.local
+        assert self.hits is not None
+        arg = np.zeros(self.hits[0].shape, dtype=np.intp)  # the winning kernel offset
+        for k, hit in enumerate(self.hits[1:], start=1):
+            arg += hit * k
+        return np.asarray(_offset_table(self.geom))[arg] + _window_starts(self.geom)
+
+    def _backward_graph(self, g):
+        """dx with tinytorch ops: ``IndexAdd`` of g at the flat argmax (differentiable)."""
+        n, c = self.in_shape[:2]
+        plane = math.prod(self.in_shape[2:])
+        local = self._argmax()
+        offsets = np.arange(n * c, dtype=np.int64).reshape((n, c) + (1,) * (local.ndim - 2))
+        zeros = g.new_zeros((math.prod(self.in_shape),))
+        gx = IndexAdd.apply(zeros, g.reshape(-1), idx=(local + offsets * plane).reshape(-1))
+        return gx.reshape(self.in_shape)
+
+    def _backward_numpy(self, g: np.ndarray):
+        """dx in numpy (first order only), one masked product per kernel offset."""
+        geom = self.geom
+        assert self.hits is not None
+        # Disjoint windows (each pixel in at most one): the products can be written, not added;
+        # when they also tile the padded input, no pixel is left for the zero fill.
+        kernel_stride = list(zip(geom.kernel, geom.stride, geom.dilation))
+        disjoint = all(s >= d * (k - 1) + 1 for k, s, d in kernel_stride)
+        tiled = all(k == s and (d == 1 or k == 1) for k, s, d in kernel_stride) and all(
+            o * s == p for o, s, p in zip(geom.out, geom.stride, geom.padded)
+        )
+        shape = self.in_shape[:2] + geom.padded
+        dx = np.empty(shape, dtype=g.dtype) if tiled else np.zeros(shape, dtype=g.dtype)
+        offsets = itertools.product(*map(range, geom.kernel))
+        for hit, offset in zip(self.hits, offsets):
+            region = dx[geom.offset_slice(offset)]
+            if disjoint:
+                np.multiply(g, hit, out=region)
+            else:
+                region += g * hit
+        if geom.padded != geom.size:
+            dx = dx[geom.interior()]
+        return _node._tensor_cls._make(dx)
+
+    def release(self):
+        super().release()
+        self.hits = self.local = None

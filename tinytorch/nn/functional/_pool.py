@@ -1,9 +1,10 @@
 """Pooling: max, average and adaptive average/max, in 1-D, 2-D and 3-D.
 
-* Max pooling finds each window's argmax in numpy (a max chain over strided
-  views, one per kernel offset: a loop over K offsets, never over positions)
-  and then *gathers* the winners with the ``Index`` primitive, so the backward
-  is ``IndexAdd`` (a scatter-add) and every higher order comes for free.
+* Max pooling is the ``MaxPool`` primitive: a max chain over strided views, one
+  per kernel offset (a loop over K offsets, never over positions). Its backward
+  scatters g to each window's argmax; under create_graph that is ``IndexAdd``,
+  the backward of ``max_pool_reference``, the composite that *gathers* the
+  winners with the ``Index`` primitive (so every higher order comes for free).
 * Average pooling is ``Im2Col`` + a sum over the window + a divide, so its
   backward is ``Col2Im``.
 * Adaptive average pooling with uneven windows is separable: a matmul with a
@@ -15,14 +16,14 @@ k kernel sizes, K = prod(k), M = prod(O).
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 
 import numpy as np
 
+from tinytorch.autograd.grad_mode import STATE
 from tinytorch.nn.functional._conv import IntOrSeq, ntuple
-from tinytorch.ops.conv import Geometry, Im2Col, pad_array
+from tinytorch.ops.conv import Geometry, Im2Col, MaxPool, argmax_windows
 from tinytorch.ops.shape import Index
 from tinytorch.tensor import Tensor
 
@@ -88,58 +89,6 @@ def _pool_geometry(op: str, shape: tuple[int, ...], kernel_size: IntOrSeq,
     return Geometry(tuple(size), kernel, stride, tuple(zip(pads, highs)), dilation, tuple(outs))
 
 
-def _argmax_windows(x: np.ndarray, geom: Geometry) -> np.ndarray:
-    """Flat index into each (n, c) plane of x (N, C, *S) of every window's maximum.
-
-    The max is a chain of ``np.maximum`` over the K kernel offsets (strided views of
-    the -inf padded input: a loop over offsets, never over positions). The winner is
-    the first offset equal to the max, found branch-free (masked writes are slow);
-    a window holding NaN picks its last NaN, as torch's kernel does.
-    """
-    xp = pad_array(x, geom, -np.inf)
-    views = [xp[geom.offset_slice(o)] for o in itertools.product(*map(range, geom.kernel))]
-    best = views[0].copy()  # (N, C, *O)
-    for v in views[1:]:
-        np.maximum(best, v, out=best)
-    # Row-major plane strides; each kernel offset's flat distance from its window's start.
-    plane_strides = [math.prod(geom.size[d + 1 :]) for d in range(len(geom.size))]
-    table = [sum(j * d * s for j, d, s in zip(offset, geom.dilation, plane_strides))
-             for offset in itertools.product(*map(range, geom.kernel))]  # fmt: skip
-    starts = np.zeros((), dtype=np.int64)  # flat index of every window's start, (*O)
-    for dim, stride in enumerate(plane_strides):
-        first = np.arange(geom.out[dim]) * geom.stride[dim] - geom.padding[dim][0]
-        starts = np.add.outer(starts, first * stride)
-    if xp is not x and np.isneginf(best).any():
-        return _argmax_clipped(views, best, geom)
-    return _first_hit(views, best, table) + starts
-
-
-def _first_hit(views: list[np.ndarray], best: np.ndarray, values: Sequence[int]) -> np.ndarray:
-    """``values[k]`` for the first view k equal to ``best`` (the last NaN where NaN won)."""
-    out = np.full(best.shape, values[0], dtype=np.int64)
-    found = views[0] == best
-    for v, value in zip(views[1:], values[1:]):
-        hit = (v == best) > found  # equal here and not at an earlier offset
-        out += hit * (value - values[0])
-        found |= hit
-    if np.isnan(best).any():
-        for v, value in zip(views, values):
-            out = np.where(np.isnan(v), value, out)
-    return out
-
-
-def _argmax_clipped(views: list[np.ndarray], best: np.ndarray, geom: Geometry) -> np.ndarray:
-    """The slow path for windows where only -inf competed: a padded slot may have won, and
-    torch then picks the first in-range element, i.e. the winner's clipped position."""
-    arg = _first_hit(views, best, range(len(views)))
-    flat = np.zeros((), dtype=np.int64)
-    for dim, j in enumerate(np.unravel_index(arg, geom.kernel)):
-        first = np.arange(geom.out[dim]) * geom.stride[dim] - geom.padding[dim][0]
-        pos = first.reshape((-1,) + (1,) * (len(geom.out) - 1 - dim)) + j * geom.dilation[dim]
-        flat = flat * geom.size[dim] + np.clip(pos, 0, geom.size[dim] - 1)
-    return flat
-
-
 def _gather_planes(x: Tensor, local: np.ndarray) -> Tensor:
     """out[n, c, o] = x[n, c].flatten()[local[n, c, o]] as an ``Index`` of the flat input
     (its backward is a scatter-add: ``IndexAdd``)."""
@@ -156,11 +105,19 @@ def _max_pool(input: Tensor, kernel_size: IntOrSeq, stride: IntOrSeq | None, pad
     op = f"max_pool{nd}d"
     x, unbatched = _batched(input, nd, op)
     geom = _pool_geometry(op, tuple(x.shape), kernel_size, stride, padding, dilation, ceil_mode)
-    local = _argmax_windows(x.data, geom)  # (N, C, *O)
-    out = _gather_planes(x, local)
+    out = MaxPool.apply(x, geom=geom, record=STATE.enabled and x.requires_grad)  # (N, C, *O)
+    if not return_indices:
+        return out.squeeze(0) if unbatched else out
+    local = argmax_windows(x.data, geom)  # (N, C, *O)
     if unbatched:
         out, local = out.squeeze(0), local[0]
-    return (out, Tensor._make(local)) if return_indices else out
+    return out, Tensor._make(local)
+
+
+def max_pool_reference(x: Tensor, geom: Geometry) -> Tensor:
+    """The composite form of the ``MaxPool`` primitive, which the tests hold it against:
+    the ``Index`` gather of each window's argmax. x (N, C, *S) -> (N, C, *O)."""
+    return _gather_planes(x, argmax_windows(x.data, geom))
 
 
 def max_pool1d(input: Tensor, kernel_size: IntOrSeq, stride: IntOrSeq | None = None,
