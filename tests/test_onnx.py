@@ -289,3 +289,21 @@ def test_detached_max_is_exported_as_reducemax() -> None:
     proto = export(Soft(), tinytorch.randn(2, 3))
     assert "ReduceMax" in {n.op_type for n in proto.graph.node}
     assert roundtrip(Soft(), tinytorch.randn(2, 3) * 100) < TOL
+
+
+class FunctionalPoolAndLinear(nn.Module):
+    """``F.max_pool2d`` and ``F.linear`` called directly: their fused primitives convert."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w, self.b = nn.Parameter(tinytorch.randn(3, 12)), nn.Parameter(tinytorch.randn(3))
+
+    def forward(self, x: Any) -> Any:
+        y = F.max_pool2d(x, 3, stride=2, padding=1, ceil_mode=True)  # (N, 2, 3, 3)
+        z = F.max_pool2d(x, 2, dilation=2)  # (N, 2, 2, 2)
+        flat = tinytorch.cat([y.flatten(1)[:, :4], z.flatten(1)], 1)  # (N, 12)
+        return F.linear(flat, self.w, self.b), F.linear(flat, self.w)
+
+
+def test_functional_max_pool_and_linear() -> None:
+    assert roundtrip(FunctionalPoolAndLinear(), tinytorch.randn(2, 2, 6, 6)) < TOL

@@ -172,6 +172,19 @@ def _conv(b: Builder, rec: Record) -> list[str]:
                  pads=pads, dilations=list(geom.dilation), group=int(groups))]  # fmt: skip
 
 
+def _linear(b: Builder, rec: Record) -> list[str]:
+    """x W^T + b on a 2-D x: ONNX's Gemm with W transposed."""
+    return [b.op("Gemm", _ins(b, rec), transB=1)]
+
+
+def _max_pool(b: Builder, rec: Record) -> list[str]:
+    """``F.max_pool*d``'s primitive; padding (also ceil_mode's) never wins a max in ONNX."""
+    geom = rec.params["geom"]
+    pads = [int(lo) for lo, _ in geom.padding] + [int(hi) for _, hi in geom.padding]
+    return [b.op("MaxPool", _ins(b, rec), kernel_shape=list(geom.kernel),
+                 strides=list(geom.stride), pads=pads, dilations=list(geom.dilation))]  # fmt: skip
+
+
 def _detached_max(b: Builder, rec: Record) -> list[str]:
     """softmax/logsumexp's stabilizing max (computed in numpy there, a ReduceMax here)."""
     x = rec.inputs[0]
@@ -341,5 +354,6 @@ PRIMITIVES: dict[str, Converter] = {
     "Cat": _cat, "Pad": _pad,
     "Sum": _reduce("ReduceSum"), "Amax": _reduce("ReduceMax"), "Amin": _reduce("ReduceMin"),
     "Prod": _reduce("ReduceProd"), "Cumsum": _cumsum, "Einsum": _einsum, "Conv": _conv,
+    "MaxPool": _max_pool, "Linear": _linear,
     "DetachedMax": _detached_max, "Compare": _compare,
 }  # fmt: skip

