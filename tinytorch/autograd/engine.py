@@ -21,14 +21,15 @@ if TYPE_CHECKING:
     from tinytorch.tensor import Tensor
 
 
-def _count_dependencies(roots: list[object]) -> dict[object, int]:
-    """Number of incoming edges (consumers) of every node reachable from ``roots``."""
+def _count_dependencies(roots: list[object], needed: set[int] | None) -> dict[object, int]:
+    """Number of incoming edges (consumers) of every node reachable from ``roots``
+    (through the ``needed`` nodes only, when given)."""
     deps: dict[object, int] = {}
     root_ids = set(map(id, roots))
     stack = [r for r in roots if isinstance(r, Node)]
     while stack:
         for nxt in stack.pop().next_nodes:
-            if nxt is None:
+            if nxt is None or (needed is not None and id(nxt) not in needed):
                 continue
             n = deps.get(nxt)
             if n is not None:
@@ -38,6 +39,34 @@ def _count_dependencies(roots: list[object]) -> dict[object, int]:
             if isinstance(nxt, Node) and id(nxt) not in root_ids:
                 stack.append(nxt)
     return deps
+
+
+def _needed(roots: list[object], wanted: dict[object, int]) -> set[int]:
+    """ids of the nodes and leaves on a path from ``roots`` to a ``wanted`` one.
+
+    ``autograd.grad`` (and ``backward(inputs=...)``) computes only these, as torch
+    does: a MatMul whose weight gradient nobody asked for computes only the input's.
+    Post-order over the graph: a node is needed if it is wanted or feeds a needed one.
+    """
+    needed: set[int] = set()
+    seen: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(r, False) for r in roots]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:  # every input of node is done
+            if node in wanted or any(n is not None and id(n) in needed for n in node.next_nodes):
+                needed.add(id(node))
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if not isinstance(node, Node):  # a leaf
+            if node in wanted:
+                needed.add(id(node))
+            continue
+        stack.append((node, True))
+        stack.extend((n, False) for n in node.next_nodes if n is not None and id(n) not in seen)
+    return needed
 
 
 def _check_grad(node: Node, nxt: object, index: int, g: Tensor) -> Tensor:
@@ -97,7 +126,8 @@ def run_backward(
     # gradient for the same input is added in place (first-order backward only).
     owned: set[int] = set()
     plain = not create_graph and not STATE.anomaly  # backward called directly
-    deps = _count_dependencies(starts)
+    needed = _needed(starts, wanted) if capture is not None else None
+    deps = _count_dependencies(starts, needed)
     ready = [s for s in starts if deps.get(s, 0) == 0]
     prev_mode = STATE.enabled
     STATE.enabled = create_graph
@@ -118,9 +148,7 @@ def run_backward(
                         captured[wanted[node]] = g
                 continue
 
-            if g is None:  # nothing flowed here (e.g. all grads were None)
-                grads = None
-            else:
+            if g is not None:
                 if node._hooks is not None:
                     for hook in node._hooks:
                         out = hook(g)
@@ -131,19 +159,26 @@ def run_backward(
                         _accumulate(retained, g, create_graph, given)
                 if wanted and node in wanted:
                     captured[wanted[node]] = g
-                if plain:
+            nexts = node.next_nodes
+            if needed is not None:
+                nexts = _live_edges(nexts, needed)
+            if g is None or nexts is None:  # nothing flowed here, or nothing wanted behind
+                grads = None
+                nexts = nexts or ()
+            else:
+                if plain and needed is None:
                     grads = node.backward(g)
                     if type(grads) is not tuple:
                         grads = (grads,)
-                    if len(grads) != len(node.next_nodes):
+                    if len(grads) != len(nexts):
                         _raise_count(node, grads)
                 else:
-                    grads = _call_backward(node, g, create_graph)
+                    grads = _call_backward(node, g, create_graph, nexts)
                 if not retain_graph:
                     node.release()
 
             i = -1
-            for nxt in node.next_nodes:
+            for nxt in nexts:
                 i += 1
                 if nxt is None:
                     continue
@@ -184,28 +219,44 @@ def run_backward(
     return tuple(captured)
 
 
-def _call_backward(node: Node, g: Tensor, create_graph: bool) -> tuple[Tensor | None, ...]:
-    """``node.backward(g)`` with the checks of create_graph and anomaly mode."""
+def _call_backward(node: Node, g: Tensor, create_graph: bool, edges: tuple[Any, ...]
+                   ) -> tuple[Tensor | None, ...]:  # fmt: skip
+    """``node.backward(g)`` with the checks of create_graph and anomaly mode, seeing
+    ``edges`` as its ``next_nodes`` (the live ones: see ``_live_edges``)."""
     if create_graph and node.once_differentiable:
         raise RuntimeError(
             f"{node.name()} is only differentiable once: its backward is computed in raw "
             f"numpy, so create_graph=True (higher-order gradients) is not supported through it"
         )
-    if STATE.anomaly:
-        from tinytorch.autograd.anomaly import call_backward
+    full = node.next_nodes
+    node.next_nodes = edges
+    try:
+        if STATE.anomaly:
+            from tinytorch.autograd.anomaly import call_backward
 
-        grads = call_backward(node, g)
-    else:
-        grads = node.backward(g)
+            grads = call_backward(node, g)
+        else:
+            grads = node.backward(g)
+    finally:
+        node.next_nodes = full
     if type(grads) is not tuple:
         grads = (grads,)
-    if len(grads) != len(node.next_nodes):
+    if len(grads) != len(full):
         _raise_count(node, grads)
     if STATE.anomaly:
         from tinytorch.autograd.anomaly import check_backward
 
         check_backward(node, grads)
     return grads
+
+
+def _live_edges(edges: tuple[Any, ...], needed: set[int]) -> tuple[Any, ...] | None:
+    """``edges`` with those to unneeded nodes replaced by None (a backward reads
+    ``next_nodes`` to skip gradients nobody needs); None if no edge is left."""
+    if all(n is None or id(n) in needed for n in edges):
+        return edges
+    live = tuple([n if n is not None and id(n) in needed else None for n in edges])
+    return None if all(n is None for n in live) else live
 
 
 def _raise_count(node: Node, grads: tuple[Any, ...]) -> NoReturn:
