@@ -418,7 +418,7 @@ def test_in_place_accumulation_of_pending_gradients_never_aliases():
 def test_grad_computes_only_what_leads_to_the_inputs(lib):
     """As torch: autograd.grad skips branches that reach no requested input (a matmul
     computes no weight gradient, hooks there never fire), and values are unchanged."""
-    lib = pytest.importorskip(lib)
+    lib = importlib.import_module(lib)
     calls = []
     x = lib.ones(2, 3, requires_grad=True)
     w = lib.ones(3, 4, requires_grad=True)
