@@ -120,3 +120,90 @@ def test_cross_entropy_of_a_confident_wrong_prediction_is_large_not_inf():
     assert loss.item() == pytest.approx(2e4, rel=1e-6)
     loss.backward()
     assert_close(logits.grad, tt.tensor([[1.0, -1.0]]))
+
+
+def test_erf_float32_is_within_about_half_an_ulp_on_a_dense_grid():
+    """The float32 rational erf against math.erf rounded to float32, tails included."""
+    import math
+
+    from tinytorch.ops.special import erf_array
+
+    x = np.concatenate([np.linspace(0, 6, 400_001), np.logspace(-45, 0.7, 20_000)])
+    x = np.concatenate([x, -x]).astype(np.float32)
+    ref = np.array([math.erf(v) for v in x.astype(np.float64)])
+    y = erf_array(x)
+    assert y.dtype == np.float32
+    ulp = np.spacing(np.abs(ref.astype(np.float32))).astype(np.float64)
+    assert np.max(np.abs(y - ref) / ulp) < 0.6
+    assert np.mean(y == ref.astype(np.float32)) > 0.97
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 3.95, 10.0], np.float32)
+    got = erf_array(special)
+    np.testing.assert_array_equal(got, [0.0, -0.0, 1.0, -1.0, np.nan, 1.0, 1.0])
+    assert np.signbit(got[1]) and not np.signbit(got[0])
+    assert erf_array(special.astype(np.float16)).dtype == np.float16
+    assert erf_array(np.zeros((0, 3), np.float32)).shape == (0, 3)
+
+
+FUSED = {
+    "gelu": (lambda x: tt.nn.functional.gelu(x),
+             lambda x: tt.nn.functional._activation._gelu_composite(x)),
+    "gelu_tanh": (lambda x: tt.nn.functional.gelu(x, approximate="tanh"),
+                  lambda x: tt.nn.functional._activation._gelu_composite(x, "tanh")),
+    "softmax": (lambda x: tt.nn.functional.softmax(x, dim=1), lambda x: x.softmax(1)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", FUSED)
+def test_fused_ops_match_their_composites_to_second_order(name, dtype):
+    """Value, gradient (numpy backward, and Tensor-op backward under create_graph) and
+    second derivative of each fused primitive against the composite it replaces."""
+    fused, composite = FUSED[name]
+    rng = np.random.default_rng(3)
+    a = (rng.standard_normal((3, 7, 5)) * 3).astype(dtype)
+    a[0, 0, :] = [-12.0, -6.0, 0.0, 6.0, 12.0]
+    w = rng.standard_normal(a.shape).astype(dtype)
+    rtol = 2e-6 if dtype == "float32" else 1e-12
+    results = []
+    for fn in (fused, composite):
+        x = tt.tensor(a.copy(), requires_grad=True)
+        out = fn(x)
+        (g,) = tt.autograd.grad((out * tt.tensor(w)).sum(), x, create_graph=True)
+        (gg,) = tt.autograd.grad((g * g).sum(), x)
+        x1 = tt.tensor(a.copy(), requires_grad=True)
+        (fn(x1) * tt.tensor(w)).sum().backward()
+        results.append((out.detach(), g.detach(), gg, x1.grad))
+    for what, ours, ref in zip(("value", "grad", "second", "plain grad"), *results):
+        _scaled_close(ours, ref, rtol, f"{name} {what}")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fused_layer_norm_matches_the_composite_to_second_order(dtype):
+    """Fused ``LayerNorm`` against ``_normalize`` * weight + bias: value, the gradients
+    of input, weight and bias (numpy backward and create_graph), and second order."""
+    from tinytorch.nn.functional._norm import _normalize
+
+    rng = np.random.default_rng(4)
+    a, w, b, gw = (rng.standard_normal(s).astype(dtype) for s in ((3, 4, 2, 5), (2, 5), (2, 5),
+                                                                    (3, 4, 2, 5)))  # fmt: skip
+    a[0, 0] *= 1e3
+    rtol = 2e-5 if dtype == "float32" else 1e-11
+
+    def fused(x, wt, bt):
+        return tt.nn.functional.layer_norm(x, (2, 5), wt, bt)
+
+    def composite(x, wt, bt):
+        return _normalize(x, (2, 3), 1e-5) * wt + bt
+
+    results = []
+    for fn in (fused, composite):
+        ts = [tt.tensor(v.copy(), requires_grad=True) for v in (a, w, b)]
+        out = fn(*ts)
+        grads = tt.autograd.grad((out * tt.tensor(gw)).sum(), ts, create_graph=True)
+        second = tt.autograd.grad(sum((g * g).sum() for g in grads), ts[:2])
+        plain = [tt.tensor(v.copy(), requires_grad=True) for v in (a, w, b)]
+        (fn(*plain) * tt.tensor(gw)).sum().backward()
+        results.append([out.detach(), *[g.detach() for g in grads], *second,
+                        *[p.grad for p in plain]])  # fmt: skip
+    for i, (ours, ref) in enumerate(zip(*results)):
+        _scaled_close(ours, ref, rtol, f"layer_norm result {i}")

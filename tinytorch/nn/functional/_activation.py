@@ -1,6 +1,8 @@
 """Activation functions (``torch.nn.functional`` names and defaults).
 
-Each is a composite of Tensor ops, so gradients of any order come for free.
+Each is a composite of Tensor ops, so gradients of any order come for free, except
+the hot ones fused into one primitive (``Gelu``, ``Softmax``), whose backward is numpy
+unless ``create_graph`` asks for Tensor ops; their composites stay as tested references.
 Piecewise functions select with ``where`` on a constant mask and feed every
 branch an input clamped to that branch's own range: the unused branch then
 never overflows, and a zero gradient times an infinite local derivative can
@@ -18,6 +20,10 @@ from typing import Any
 import numpy as np
 
 from tinytorch._functions import erf
+from tinytorch.autograd import node as _node
+from tinytorch.autograd.grad_mode import STATE
+from tinytorch.autograd.node import Node
+from tinytorch.ops.special import normal_cdf_array
 from tinytorch.tensor import Tensor
 
 __all__ = [
@@ -122,15 +128,106 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:
     return a * b.sigmoid()
 
 
-def gelu(input: Tensor, approximate: str = "none") -> Tensor:
-    """``x * Phi(x)``: exact ``0.5 x (1 + erf(x / sqrt 2))`` or, with ``approximate='tanh'``,
-    ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``."""
+_SQRT_2_PI = math.sqrt(2.0 / math.pi)  # the tanh form's scale
+_GELU_A = 0.044715  # the tanh form's cubic coefficient
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+class Gelu(Node):
+    """Fused GELU, ``y = x * c(x)`` with the gate
+
+    exact:  c = Phi(x) = 0.5 (1 + erf(x / sqrt 2)),
+            dy/dx = Phi(x) + x phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi);
+    tanh:   c = 0.5 (1 + h),  h = tanh(k (x + a x^3)),  k = sqrt(2/pi), a = 0.044715,
+            dy/dx = c + 0.5 x (1 - h^2) k (1 + 3 a x^2).
+
+    Forward is one gate evaluation and one product (the composite, ``_gelu_composite``,
+    records five ops and its backward about fifteen). Backward reuses the gate saved
+    by forward and runs in numpy; under ``create_graph`` it is written with Tensor ops
+    on the input, so higher derivatives stay exact.
+    """
+
+    __slots__ = ("approximate", "gate")
+    save_inputs = True
+
+    def forward(self, x, approximate):
+        self.approximate = approximate
+        if approximate == "none":
+            gate = normal_cdf_array(x)
+        else:
+            gate = x * x  # k (x + a x^3) = x (k + k a x^2), then tanh, in place
+            gate *= _SQRT_2_PI * _GELU_A
+            gate += _SQRT_2_PI
+            gate *= x
+            np.tanh(gate, out=gate)
+            self.gate = gate  # h, for backward
+            gate = gate + 1.0
+            gate *= 0.5
+            return np.multiply(x, gate, out=gate)
+        self.gate = gate
+        return x * gate
+
+    def backward(self, g):
+        if self.gate is None:
+            self._raise_freed()
+        (x,) = self.inputs
+        if STATE.enabled:
+            return g * _gelu_grad_tensor(x, self.approximate)
+        xd, gate = x.data, self.gate
+        if self.approximate == "none":
+            d = xd * xd  # phi(x) = exp(-x^2/2 - log sqrt(2 pi))
+            d *= -0.5
+            d -= _LOG_SQRT_2PI
+            np.exp(d, out=d)
+            d *= xd
+            d += gate
+        else:
+            d = gate * gate  # 0.5 k (1 - h^2) x (1 + 3 a x^2) + 0.5 (1 + h)
+            np.subtract(1.0, d, out=d)
+            d *= xd
+            x2 = xd * xd
+            x2 *= 3.0 * _GELU_A
+            x2 += 1.0
+            d *= x2
+            d *= 0.5 * _SQRT_2_PI
+            np.multiply(gate, 0.5, out=x2)
+            d += x2
+            d += 0.5
+        d *= g.data
+        return Tensor._make(d)
+
+    def release(self):
+        super().release()
+        self.gate = None
+
+
+def _gelu_grad_tensor(x: Tensor, approximate: str) -> Tensor:
+    """dGELU/dx with Tensor ops (recorded: the create_graph path of ``Gelu``)."""
+    if approximate == "none":
+        cdf = (erf(x * (1.0 / math.sqrt(2.0))) + 1.0) * 0.5
+        return cdf + x * ((x * x * -0.5 - _LOG_SQRT_2PI).exp())
+    h = ((x + x * x * x * _GELU_A) * _SQRT_2_PI).tanh()
+    return (h + 1.0) * 0.5 + x * (1.0 - h * h) * (x * x * (3.0 * _GELU_A) + 1.0) * (
+        0.5 * _SQRT_2_PI
+    )
+
+
+def _gelu_composite(input: Tensor, approximate: str = "none") -> Tensor:
+    """GELU as a composite of Tensor ops: the reference the fused ``Gelu`` is tested against."""
     if approximate == "none":
         return input * 0.5 * (1.0 + erf(input * (1.0 / math.sqrt(2.0))))
-    if approximate == "tanh":
-        inner = (input + input * input * input * 0.044715) * math.sqrt(2.0 / math.pi)
-        return input * 0.5 * (1.0 + inner.tanh())
-    raise RuntimeError("approximate argument must be either none or tanh.")
+    inner = (input + input * input * input * _GELU_A) * _SQRT_2_PI
+    return input * 0.5 * (1.0 + inner.tanh())
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    """``x * Phi(x)``: exact ``0.5 x (1 + erf(x / sqrt 2))`` or, with ``approximate='tanh'``,
+    ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`` (fused: see ``Gelu``)."""
+    if approximate not in ("none", "tanh"):
+        raise RuntimeError("approximate argument must be either none or tanh.")
+    if input.data.dtype.kind != "f" or _node.trace_hook is not None:  # ONNX: composite ops
+        return _gelu_composite(input, approximate)
+    return Gelu.apply(input, approximate=approximate)
 
 
 def logsigmoid(input: Tensor) -> Tensor:
@@ -182,13 +279,46 @@ def _cast(input: Tensor, dtype: Any) -> Tensor:
     return input if dtype is None else input.to(dtype)
 
 
+class Softmax(Node):
+    """p = exp(x - max) / sum exp(x - max) along ``dim``;  dx = p (g - sum(g p)) along ``dim``.
+
+    One primitive instead of the composite's five (shift, exp, sum, divide, and
+    the broadcast); backward reads the saved output, in numpy unless ``create_graph``.
+    """
+
+    __slots__ = ("dim",)
+    save_output = True
+
+    def forward(self, x, dim):
+        self.dim = dim
+        e = x - np.max(x, axis=dim, keepdims=True)
+        np.exp(e, out=e)
+        e /= np.sum(e, axis=dim, keepdims=True)
+        return e
+
+    def backward(self, g):
+        p = self.output
+        if STATE.enabled:
+            return p * (g - (g * p).sum(self.dim, keepdim=True))
+        pd = p.data
+        d = g.data * pd
+        s = np.sum(d, axis=self.dim, keepdims=True)
+        np.subtract(g.data, s, out=d)
+        d *= pd
+        return Tensor._make(d)
+
+
 def softmax(
     input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None
 ) -> Tensor:
     """``exp(x_i) / sum_j exp(x_j)`` along ``dim`` (computed in ``dtype`` if given)."""
     if dim is None:
         dim = _softmax_dim("softmax", input.ndim)
-    return _cast(input, dtype).softmax(dim)
+    x = _cast(input, dtype)
+    fusable = x.data.dtype.kind == "f" and x.data.size and _node.trace_hook is None
+    if fusable and -x.ndim <= dim < x.ndim:
+        return Softmax.apply(x, dim=dim % x.ndim)
+    return x.softmax(dim)  # scalars, empty or integer inputs, ONNX tracing, errors
 
 
 def softmin(

@@ -14,6 +14,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from tinytorch.autograd import node as _node
+from tinytorch.autograd.grad_mode import STATE
+from tinytorch.autograd.node import Node
 from tinytorch.tensor import Tensor
 
 __all__ = ["batch_norm", "group_norm", "instance_norm", "layer_norm", "rms_norm"]
@@ -146,16 +149,103 @@ def _check_affine_shape(what: str, t: Tensor | None, shape: tuple[int, ...]) -> 
         )
 
 
+class LayerNorm(Node):
+    """Fused affine layer norm over the trailing ``k`` dims (D = their product):
+
+        xhat = (x - mean) * rstd,  rstd = 1 / sqrt(var + eps),  y = xhat * w + b;
+        dx = rstd * (gh - mean(gh) - xhat * mean(gh * xhat)),  gh = g * w,
+        dw = sum over the leading dims of g * xhat,  db = the same sum of g.
+
+    Forward saves ``xhat`` and ``rstd``; backward runs in numpy on them unless
+    ``create_graph``, where it is written with Tensor ops on the inputs (the
+    composite ``_normalize`` is the reference it is tested against).
+    Shapes: x (*, *S), w and b S, with ``len(S) == k``.
+    """
+
+    __slots__ = ("eps", "k", "rstd", "xhat")
+    save_inputs = True
+
+    def forward(self, x, w, b, k, eps):
+        self.k, self.eps = k, eps
+        axes = tuple(range(x.ndim - k, x.ndim))
+        xhat = x - np.mean(x, axis=axes, keepdims=True)
+        y = np.multiply(xhat, xhat)
+        var = np.mean(y, axis=axes, keepdims=True)
+        var += eps
+        rstd = np.sqrt(var, out=var)
+        np.divide(1.0, rstd, out=rstd)
+        xhat *= rstd
+        self.xhat, self.rstd = xhat, rstd
+        np.multiply(xhat, w, out=y)
+        y += b
+        return y
+
+    def backward(self, g):
+        if self.xhat is None:
+            self._raise_freed()
+        x, w, _ = self.inputs
+        nx, nw, nb = self.next_nodes
+        axes = tuple(range(x.ndim - self.k, x.ndim))
+        if STATE.enabled:
+            return self._backward_tensor(g, x, w, axes)
+        gd, xhat = g.data, self.xhat
+        flat = gd.reshape(-1, w.data.size)  # (N, D): leading dims first, as numpy sums best
+        db = flat.sum(0).reshape(w.shape) if nb is not None else None
+        tmp = gd * xhat
+        dw = tmp.reshape(flat.shape).sum(0).reshape(w.shape) if nw is not None else None
+        dx = None
+        if nx is not None:
+            gh = gd * w.data
+            np.multiply(gh, xhat, out=tmp)
+            m2 = np.mean(tmp, axis=axes, keepdims=True)
+            m1 = np.mean(gh, axis=axes, keepdims=True)
+            np.multiply(xhat, m2, out=tmp)
+            gh -= tmp
+            gh -= m1
+            gh *= self.rstd
+            dx = Tensor._make(gh)
+        return dx, (Tensor._make(dw) if dw is not None else None), (
+            Tensor._make(db) if db is not None else None)  # fmt: skip
+
+    def _backward_tensor(self, g: Tensor, x: Tensor, w: Tensor, axes: tuple[int, ...]
+                         ) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
+        """The same formulas with recorded Tensor ops (create_graph)."""
+        centered = x - x.mean(axes, keepdim=True)
+        rstd = ((centered * centered).mean(axes, keepdim=True) + self.eps).rsqrt()
+        xhat = centered * rstd
+        gh = g * w
+        dx = gh - gh.mean(axes, keepdim=True) - xhat * (gh * xhat).mean(axes, keepdim=True)
+        lead = tuple(range(x.ndim - self.k))
+        gx = g * xhat
+        return dx * rstd, (gx.sum(lead) if lead else gx), (g.sum(lead) if lead else g)
+
+    def release(self):
+        super().release()
+        self.xhat = self.rstd = None
+
+
 def layer_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:  # fmt: skip
     """y = (x - E[x]) / sqrt(Var[x] + eps) * weight + bias over the last
     ``len(normalized_shape)`` dims (biased variance).
 
     Shape: input (*, *normalized_shape); weight, bias ``normalized_shape``.
+    With both weight and bias of the input's float dtype this is one fused
+    primitive (``LayerNorm``); otherwise, and while ONNX traces, the composite.
     """
     shape, axes = _normalized_axes("layer_norm", input, normalized_shape)
     _check_affine_shape("weight", weight, shape)
     _check_affine_shape("bias", bias, shape)
+    dt = input.data.dtype
+    if (
+        weight is not None
+        and bias is not None
+        and weight.data.dtype == bias.data.dtype == dt
+        and dt.kind == "f"
+        and input.data.size
+        and _node.trace_hook is None
+    ):
+        return LayerNorm.apply(input, weight, bias, k=len(shape), eps=eps)
     return _affine(_normalize(input, axes, eps), weight, bias, shape)
 
 
