@@ -402,3 +402,28 @@ def test_bilinear_functional_and_errors():
         R(5, 2, 3),
         match="batch dimensions",
     )
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("lead", [(5,), (2, 3)])
+def test_fused_linear_matches_the_composite(bias: bool, lead: tuple[int, ...]) -> None:
+    """``F.linear`` (the fused ``Linear`` node for 2-D input) against ``linear_reference``
+    (MatMul of a Permute plus an Expanded bias): value, gradients, second derivatives."""
+    from tinytorch.nn.functional._linear import linear_reference
+
+    g = np.random.default_rng(1)
+    x = tinytorch.tensor(g.standard_normal(lead + (4,)), requires_grad=True)
+    w = tinytorch.tensor(g.standard_normal((3, 4)), requires_grad=True)
+    b = tinytorch.tensor(g.standard_normal(3), requires_grad=True) if bias else None
+    ins = [x, w] + ([b] if bias else [])
+    weight = tinytorch.tensor(g.standard_normal(lead + (3,)))
+    results = []
+    for fn in (tinytorch.nn.functional.linear, linear_reference):
+        out = fn(x, w, b)
+        first = tinytorch.autograd.grad((out * weight).sum(), ins, create_graph=True)
+        second = tinytorch.autograd.grad(sum((f * f).sum() for f in first), ins,
+                                         materialize_grads=True)  # fmt: skip
+        results.append([out.detach().numpy()] + [t.detach().numpy() for t in first + second])
+    for ours, ref in zip(*results):
+        np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-12)
+    assert tinytorch.autograd.gradgradcheck(lambda *a: tinytorch.nn.functional.linear(*a), ins)

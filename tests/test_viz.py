@@ -33,26 +33,42 @@ def test_mlp_graph_dot_text() -> None:
     dot = draw_graph(loss, model=model).source
     assert dot.startswith("digraph tinytorch {") and dot.rstrip().endswith("}")
     names = labels(dot)
-    for op in ("MatMul", "Permute", "Expand", "Add", "Relu", "0.weight", "2.bias", "output"):
+    for op in ("Linear", "Relu", "CrossEntropyIndices", "0.weight", "2.bias", "output"):
         assert op in names
-    assert names.count("MatMul") == 2 and names.count("Expand") == 2
+    assert names.count("Linear") == 2
     # output shape and dtype, the forward and the gradient rule from the docstring
     assert "<B>Relu</B>  (5, 8) float32" in dot
     assert "forward: out = max(a, 0)" in dot and "grad: da = g * [a &gt; 0]." in dot
-    assert "grad: da = g @ b^T, db = a^T @ g" in dot  # MatMul's rule is in a later paragraph
-    # the broadcast of each bias is undone by a sum over the batch dim
-    assert "backward sums over dims (0,) of (5, 8), then" in dot
+    assert "grad: dx = g @ W, dW = g^T @ x" in dot
     assert "<B>0.weight</B><BR/>(8, 4) float32" in dot
     # modules as clusters; the functional relu between them belongs to neither
     assert 'label="0 (Linear)"' in dot and 'label="2 (Linear)"' in dot
     cluster0 = dot[dot.index('label="0 (Linear)"') : dot.index('label="2 (Linear)"')]
-    assert "<B>MatMul</B>  (5, 8)" in cluster0 and "Relu" not in cluster0
+    assert "<B>Linear</B>  (5, 8)" in cluster0 and "Relu" not in cluster0
     # edges carry the argument names the rules use
-    assert re.search(r'n\d+ -> n\d+ \[label="a"\];', dot)
-    assert re.search(r'n\d+ -> n\d+ \[label="b"\];', dot)
-    assert dot.count(" -> ") == 15
-    # the input x needs no grad: a dashed arrow into the first MatMul
-    assert re.search(r'c1 -> n\d+ \[label="a", style=dashed', dot)
+    for arg in ("w", "b"):
+        assert re.search(rf'n\d+ -> n\d+ \[label="{arg}"\];', dot)
+    assert dot.count(" -> ") == 9
+    # the input x needs no grad: a dashed arrow into the first Linear
+    assert re.search(r'c1 -> n\d+ \[label="x", style=dashed', dot)
+
+
+def test_composite_linear_shows_matmul_permute_and_the_bias_sum() -> None:
+    """The same map written with tensor ops: MatMul of a Permute, an Expanded bias."""
+    from tinytorch.nn.functional._linear import linear_reference
+
+    model, x = mlp()
+    layer = model[0]
+    loss = linear_reference(x, layer.weight, layer.bias).sum()
+    dot = draw_graph(loss, model=model).source
+    names = labels(dot)
+    for op in ("MatMul", "Permute", "Expand", "Add"):
+        assert names.count(op) == 1, op
+    assert "grad: da = g @ b^T, db = a^T @ g" in dot  # MatMul's rule is in a later paragraph
+    # the broadcast of the bias is undone by a sum over the batch dim
+    assert "backward sums over dims (0,) of (5, 8), then" in dot
+    for arg in ("a", "b"):  # a ufunc primitive's edges are named like its rule's arguments
+        assert re.search(rf'n\d+ -> n\d+ \[label="{arg}"\];', dot)
     assert "no grad" not in draw_graph(loss, show_constants=False).source
 
 

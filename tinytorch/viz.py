@@ -381,7 +381,10 @@ def _node_statement(
 
 
 def _arg_names(cls: type[Node], n: int) -> list[str]:
-    """Labels for a node's input edges: its forward's positional argument names."""
+    """Labels for a node's input edges: its forward's positional argument names
+    (``a``, ``b`` for a ufunc primitive, as its docstring's rule names them)."""
+    if cls.ufunc is not None and cls.forward is Node.forward:
+        return ["a", "b"][:n] if n <= 2 else [str(i) for i in range(n)]
     names: list[str] = []
     try:
         sig = inspect.signature(cls.forward)

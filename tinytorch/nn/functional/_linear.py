@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 
 from tinytorch.autograd.grad_mode import no_grad
+from tinytorch.ops import linalg as L
 from tinytorch.random import default_generator
 from tinytorch.tensor import Tensor
 
@@ -28,11 +29,31 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """
     if input.ndim > 2 and weight.ndim == 2:
         lead = input.shape[:-1]
-        out = input.reshape(-1, input.shape[-1]).matmul(weight.t())  # (N*..., out)
-        out = out.reshape(lead + (weight.shape[0],))
-    else:
-        out = input.matmul(weight.t())
+        out = linear(input.reshape(-1, input.shape[-1]), weight, bias)  # (N*..., out)
+        return out.reshape(lead + (weight.shape[0],))
+    if _fusable(input, weight, bias):
+        return (
+            L.Linear.apply(input, weight) if bias is None else L.Linear.apply(input, weight, bias)
+        )
+    return linear_reference(input, weight, bias)
+
+
+def linear_reference(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """The composite ``x @ W^T (+ b)`` that the fused ``Linear`` primitive is tested
+    against; it also checks shapes and dtypes, and promotes, as matmul and + do."""
+    out = input.matmul(weight.t())
     return out if bias is None else out + bias
+
+
+def _fusable(x: Tensor, w: Tensor, b: Tensor | None) -> bool:
+    """A 2-D float x and W of one dtype and matching width, and a bias (out,) of that
+    dtype: the cases the fused primitive handles (the ONNX tracer maps it to Gemm)."""
+    xd, wd = x.data, w.data
+    return (
+        xd.ndim == 2 and wd.ndim == 2 and xd.shape[1] == wd.shape[1]
+        and xd.dtype is wd.dtype and xd.dtype.kind == "f"
+        and (b is None or (b.data.shape == wd.shape[:1] and b.data.dtype is xd.dtype))
+    )  # fmt: skip
 
 
 def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
