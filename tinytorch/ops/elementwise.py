@@ -280,7 +280,7 @@ class Relu(Node):
 
     def backward(self, g):
         # The mask [out > 0] is piecewise constant: as a constant, second derivatives stay exact.
-        return g * _const((self.output.data > 0).astype(g.data.dtype))
+        return g * _const(self.output.data > 0)
 
 
 class Abs(Node):
