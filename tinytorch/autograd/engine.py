@@ -125,8 +125,10 @@ def run_backward(
     # Pending gradients this loop summed itself: no one else holds them, so the next
     # gradient for the same input is added in place (first-order backward only).
     owned: set[int] = set()
-    plain = not create_graph and not STATE.anomaly  # backward called directly
     needed = _needed(starts, wanted) if capture is not None else None
+    # The common case calls backward directly; _call_backward adds the checks of
+    # create_graph and anomaly mode, and hides pruned edges.
+    direct = not create_graph and not STATE.anomaly and needed is None
     deps = _count_dependencies(starts, needed)
     ready = [s for s in starts if deps.get(s, 0) == 0]
     prev_mode = STATE.enabled
@@ -166,7 +168,7 @@ def run_backward(
                 grads = None
                 nexts = nexts or ()
             else:
-                if plain and needed is None:
+                if direct:
                     grads = node.backward(g)
                     if type(grads) is not tuple:
                         grads = (grads,)

@@ -68,9 +68,9 @@ class Node:
     save_output: bool = False
     #: Set on ops whose backward drops to raw numpy: no second derivative.
     once_differentiable: bool = False
-    #: Set on ops whose forward is exactly one numpy ufunc of the input arrays (no
-    #: parameters): ``apply`` then calls it directly, without a Node, when nothing
-    #: is recorded — the case of every op run inside a first-order backward.
+    #: Set on ops whose forward is exactly one numpy ufunc of their one or two input
+    #: arrays (no parameters): ``apply`` then calls it directly, without a Node, when
+    #: nothing is recorded — the case of every op run inside a first-order backward.
     ufunc: Any = None
 
     def forward(self, *arrays: np.ndarray, **params: Any) -> np.ndarray:
@@ -91,20 +91,18 @@ class Node:
                     record = True
                     break
         ufunc = cls.ufunc
-        if not record and ufunc is not None and trace_hook is None:
-            # Nothing to record (every op inside a first-order backward lands here):
-            # call the ufunc and wrap the result, no Node at all.
-            out = ufunc(*[t.data for t in inputs])
-            return _wrap(out if type(out) is np.ndarray else np.asarray(out))
-        node = cls.__new__(cls)
-        n = len(inputs)
-        if ufunc is not None:
-            out = ufunc(*[t.data for t in inputs])
-        elif n == 1:
-            out = node.forward(inputs[0].data, **params)
-        elif n == 2:
-            out = node.forward(inputs[0].data, inputs[1].data, **params)
+        if ufunc is not None:  # one or two inputs, no parameters
+            if len(inputs) == 1:
+                out = ufunc(inputs[0].data)
+            else:
+                out = ufunc(inputs[0].data, inputs[1].data)
+            if not record and trace_hook is None:
+                # Nothing to record (every op inside a first-order backward lands here):
+                # wrap the ufunc's result, no Node at all.
+                return _wrap(out if type(out) is np.ndarray else np.asarray(out))
+            node = cls.__new__(cls)
         else:
+            node = cls.__new__(cls)
             out = node.forward(*[t.data for t in inputs], **params)
         if type(out) is not np.ndarray:
             out = np.asarray(out)
@@ -169,7 +167,9 @@ class Node:
                 f"by an inplace operation: the output of {self.name()} "
                 f"[{list(out.shape)}] is at version {vc[0]}; expected version 0 instead"
             )
-        return _tensor_cls._make(out, True, self, vc)
+        t = _wrap_recorded(out, self)
+        t._vc = vc
+        return t
 
     def _raise_freed(self) -> NoReturn:
         raise RuntimeError(
