@@ -8,6 +8,10 @@ Timing belongs to ``bench/`` (``bench/memory_soak.py`` runs the long version).
 from __future__ import annotations
 
 import gc
+import os
+import platform
+import subprocess
+import sys
 import tracemalloc
 import weakref
 from collections.abc import Callable, Iterator
@@ -188,3 +192,15 @@ def test_1000_step_unrolled_rnn_matches_torch():
     assert_close(x_all.grad, x_ref.grad)
     for name, p in cell.named_parameters():
         assert_close(p.grad, dict(ref.named_parameters())[name].grad, msg=name)
+
+
+@pytest.mark.parametrize("setting", ["0", "1"])
+def test_malloc_tuning_is_applied_on_import_unless_disabled(setting: str) -> None:
+    """glibc keeps freed array memory for reuse (tinytorch/_malloc.py); the environment
+    variable ``TINYTORCH_MALLOC_TUNING=0`` keeps glibc's defaults."""
+    code = "import tinytorch._malloc as m, tinytorch; print(m.applied)"
+    env = dict(os.environ, TINYTORCH_MALLOC_TUNING=setting)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.strip()  # fmt: skip
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert out == str(setting == "1" and glibc)
