@@ -161,12 +161,10 @@ def run_backward(
                         _accumulate(retained, g, create_graph, given)
                 if wanted and node in wanted:
                     captured[wanted[node]] = g
-            nexts = node.next_nodes
-            if needed is not None:
-                nexts = _live_edges(nexts, needed)
-            if g is None or nexts is None:  # nothing flowed here, or nothing wanted behind
+            live = node.next_nodes if needed is None else _live_edges(node.next_nodes, needed)
+            nexts: tuple[Any, ...] = live or ()
+            if g is None or live is None:  # nothing flowed here, or nothing wanted behind
                 grads = None
-                nexts = nexts or ()
             else:
                 if direct:
                     grads = node.backward(g)
