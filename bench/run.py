@@ -137,7 +137,8 @@ class Config:
         )
         if mode == "mem":
             # Serve every allocation >= 4 KiB by mmap and give it back on free, so that
-            # RSS follows the live set instead of glibc's cached heap.
+            # RSS follows the live set instead of glibc's cached heap (for the JSON's
+            # rss_peak only; tinytorch's own mallopt settings override this at import).
             env["MALLOC_MMAP_THRESHOLD_"] = "4096"
             env["MALLOC_TRIM_THRESHOLD_"] = "65536"
         return env
@@ -690,26 +691,26 @@ def time_table(
 def memory_table(
     rows: list[dict[str, Any]], engines: Sequence[str], notes: Notes, markdown: bool
 ) -> str:
-    """The memory + correctness table."""
-    headers = ["case", "size"]
-    cols: list[tuple[str, str]] = []
-    for e in engines:
-        if e != "torch":
-            cols.append((e, "tracemalloc_peak"))
-        cols.append((e, "rss_peak"))
-    headers += [f"{e} {'tracemalloc' if k == 'tracemalloc_peak' else 'RSS'}" for e, k in cols]
+    """The memory + correctness table: each engine's peak step memory (``step_peak``)."""
+    headers = ["case", "size"] + [f"{e} peak" for e in engines]
+    ratios = [
+        (a, b, f"{SHORT[a]}/{SHORT[b]}")
+        for a, b in (("tinytorch", "numpy"), ("tinytorch", "torch"))
+        if a in engines and b in engines
+    ]
+    headers += [label for _, _, label in ratios]
     headers.append("check vs " + ("torch" if "torch" in engines else "numpy"))
     body = []
     for row in rows:
         cells = [row["case"], row["size"]]
         mem = row.get("memory", {})
-        for e, key in cols:
+        for e in engines:
             m = mem.get(e)
             if m is None:
                 res = row["engines"].get(e, {"status": "na"})
                 cells.append("-" if res.get("status") == "ok" else status_text(res))
             elif m.get("status") == "ok":
-                cells.append(fmt_bytes(m.get(key)))
+                cells.append(fmt_bytes(m.get("step_peak")))
             elif m.get("status") == "na":
                 cells.append("N/A")
             else:
@@ -725,6 +726,10 @@ def memory_table(
                     + " "
                     + notes.ref(f"{row['case']} {row['size']}: {m.get('error', '')}")
                 )
+        for a, b, _ in ratios:
+            num = mem.get(a, {}).get("step_peak")
+            den = mem.get(b, {}).get("step_peak")
+            cells.append(f"{fmt_num(num / den)}x" if num is not None and den else "-")
         verdict = row.get("check", {})
         parts = []
         for e in engines:
@@ -841,15 +846,13 @@ def report(cfg: Config, info: dict[str, Any], rows: list[dict[str, Any]], markdo
     m_table = memory_table(rows, cfg.engines, notes, markdown) if cfg.memory else ""
     derived = derived_lines(rows, cfg.engines)
     head = header_lines(cfg, info)
-    methods = sorted(
-        {m["rss_method"] for r in rows for m in r.get("memory", {}).values() if m.get("rss_method")}
-    )
     mem_note = (
-        "Memory: peak of (live - live at step start) over one steady-state step. "
-        "tracemalloc = numpy-visible allocations (not torch's allocator); RSS = "
-        + (" / ".join(methods) or "n/a")
-        + ". Check: values after two steps vs torch (vs numpy without torch), "
-        f"ok if |diff| <= {CHECK_TOL:g} * max(1, |torch|)."
+        "Peak step memory: the most memory one steady-state step needs beyond parameters, "
+        "their gradients, optimizer state and input data. numpy = its preallocated work "
+        "arrays + tracemalloc peak above step start; tinytorch = tracemalloc peak above step "
+        "start (arrays and Python objects); torch = torch.profiler allocation records, peak "
+        "above step start (tensor storage only). Check: values after two steps vs torch "
+        f"(vs numpy without torch), ok if |diff| <= {CHECK_TOL:g} * max(1, |torch|)."
     )
     loads = [r["other_cpu_cores"] for r in rows if r.get("other_cpu_cores") is not None]
     busy = ""
@@ -877,7 +880,7 @@ def report(cfg: Config, info: dict[str, Any], rows: list[dict[str, Any]], markdo
             out += [f"**Warning:** {busy}", ""]
         if m_table:
             out += [
-                "## Peak extra memory of one step, and correctness",
+                "## Peak step memory, and correctness",
                 "",
                 m_table,
                 "",
@@ -900,7 +903,7 @@ def report(cfg: Config, info: dict[str, Any], rows: list[dict[str, Any]], markdo
             out += ["WARNING: " + busy, ""]
         if m_table:
             out += [
-                "Peak extra memory of one steady-state step, and correctness",
+                "Peak memory of one steady-state step, and correctness",
                 m_table,
                 "  " + mem_note,
                 "",

@@ -15,8 +15,10 @@ Modes:
     then serve ``{"cmd": "warmup", ...}``, ``{"cmd": "round", "n": N}`` and
     ``{"cmd": "exit"}``.
 ``mem``
-    set the case up, measure the peak extra memory of one (steady-state) step by peak
-    RSS and, except for torch, by tracemalloc; then run the correctness check; answer once.
+    set the case up, measure the peak memory of one steady-state step (numpy: its
+    declared scratch arrays + tracemalloc peak; tinytorch: tracemalloc peak; torch:
+    torch.profiler's allocation records) and, for the JSON only, the peak RSS increase;
+    then run the correctness check; answer once.
 """
 
 from __future__ import annotations
@@ -100,6 +102,89 @@ def measure_tracemalloc_peak(step: Any) -> int:
     finally:
         tracemalloc.stop()
     return max(0, peak - current0)
+
+
+def measure_torch_profiler_peak(step: Any) -> dict[str, Any]:
+    """Peak of torch's CPU tensor memory above its level at the start of one step.
+
+    Runs one step under ``torch.profiler.profile(profile_memory=True)`` so that the
+    allocator records the size of every block the step allocates (it learns sizes only
+    while a profiler runs, and a later free of a block of unknown size is dropped), then
+    profiles the measured step.  Returns (bytes):
+
+    ``torch_profiler_peak``
+        maximum prefix sum of the measured step's allocation records (one per
+        ``malloc``/``free`` of tensor memory, in time order): exact for tensor storage.
+    ``torch_profiler_op_peak``
+        the same walk at operator granularity, over the profiler's events sorted by end
+        time, summing ``self_cpu_memory_usage`` (``cpu_memory_usage`` for ``[memory]``
+        events outside any operator).  It misses blocks an operator allocates and frees
+        before it returns and counts frees at the end of the enclosing event; kept for
+        comparison only.
+    """
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True):
+        step()
+    gc.collect()
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+    out: dict[str, Any] = {}
+    kineto_results = getattr(prof.profiler, "kineto_results", None)
+    if kineto_results is not None:
+        records = sorted(
+            (
+                e
+                for e in kineto_results.events()
+                if e.name() == "[memory]" and e.device_type() == torch.autograd.DeviceType.CPU
+            ),
+            key=lambda e: e.start_ns(),
+        )
+        out["torch_profiler_peak"] = max_prefix_sum(e.nbytes() for e in records)
+    events = sorted(prof.events(), key=lambda e: e.time_range.end)
+    out["torch_profiler_op_peak"] = max_prefix_sum(
+        e.cpu_memory_usage if e.name == "[memory]" else e.self_cpu_memory_usage for e in events
+    )
+    return out
+
+
+def max_prefix_sum(deltas: Any) -> int:
+    """Largest running total of ``deltas`` (0 if it never rises above the start)."""
+    total = peak = 0
+    for d in deltas:
+        total += int(d)
+        peak = max(peak, total)
+    return peak
+
+
+def measure_step_peak(mod: ModuleType, engine: str) -> dict[str, Any]:
+    """Peak step memory of the set-up case, comparable across engines (bytes).
+
+    ``step_peak`` is the most memory one step needs beyond parameters, their gradients,
+    optimizer state and input data.  numpy: the reference's preallocated ``scratch``
+    arrays (invisible to tracemalloc, which sees only what a step allocates) plus the
+    tracemalloc peak.  tinytorch: the tracemalloc peak.  torch, whose allocator
+    tracemalloc cannot see: torch.profiler's allocation records.  The parts are kept
+    too, and ``step_peak_method`` says which measurement gave the value.
+    """
+    if engine == "torch":
+        out = measure_torch_profiler_peak(mod.step)
+        if "torch_profiler_peak" in out:
+            out["step_peak"] = out["torch_profiler_peak"]
+            out["step_peak_method"] = "torch.profiler allocation records"
+        else:
+            out["step_peak"] = out["torch_profiler_op_peak"]
+            out["step_peak_method"] = "torch.profiler operator events"
+        return out
+    traced = measure_tracemalloc_peak(mod.step)
+    scratch = int(getattr(mod, "scratch_bytes", lambda: 0)())
+    return {
+        "tracemalloc_peak": traced,
+        "scratch": scratch,
+        "step_peak": scratch + traced,
+        "step_peak_method": "scratch arrays + tracemalloc" if scratch else "tracemalloc",
+    }
 
 
 class Protocol:
@@ -223,8 +308,7 @@ def run_mem(proto: Protocol, engine: str, case: str, size: str, do_check: bool) 
     try:
         mod.step()  # warm-up: lazily created gradients / optimizer state exist from now on
         result["rss_peak"], result["rss_method"] = measure_rss_peak(mod.step)
-        if engine != "torch":  # torch's allocator is invisible to tracemalloc
-            result["tracemalloc_peak"] = measure_tracemalloc_peak(mod.step)
+        result.update(measure_step_peak(mod, engine))
     except Exception as exc:
         traceback.print_exc()
         result = {"status": "error", "error": describe_exception(exc)}

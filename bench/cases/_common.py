@@ -11,6 +11,7 @@ Every case module exposes the same small interface (see :mod:`bench.cases`)::
     def setup(engine: str, size: str) -> None
     def step() -> object           # one timed iteration; may return the loss
     def check(engine: str, size: str) -> list[float]   # values compared across engines
+    def scratch_bytes() -> int     # bytes of the numpy reference's preallocated work arrays
 
 The weights of every engine are generated from numpy with :func:`param_array`, keyed by
 the torch parameter name, so torch, tinytorch and the numpy reference start from
@@ -38,21 +39,32 @@ class NotApplicableError(Exception):
 
 @dataclass
 class Bench:
-    """What a case builds for one (engine, size): the timed step and an optional probe.
+    """What a case builds for one (engine, size): the timed step and optional extras.
 
     ``probe`` returns the values compared across engines after two calls of ``step``;
     without it the two losses returned by ``step`` are compared.
+
+    ``scratch`` (numpy references only): arrays a hand-written step allocates once and
+    reuses every step: its working memory beyond parameters, their gradients, optimizer
+    state and input data (activations, activation gradients, im2col columns, ...).
+    tracemalloc cannot see memory that is already allocated when a step starts, so the
+    memory phase adds their size to the step's traced peak.  Parameter gradients are
+    left out because torch and tinytorch hold them between steps too (``.grad`` of the
+    previous step is live when the next one starts), like parameters and optimizer
+    state.  The arrays must not overlap (no views of one another).
     """
 
     step: StepFn
     probe: Callable[[], list[float]] | None = None
+    scratch: Sequence[np.ndarray] = ()
 
 
 class Case:
     """Holds the state of the case that is set up in this process.
 
     A case module builds one with its ``build(engine, size) -> Bench`` function and
-    re-exports the bound methods as its module-level ``setup``, ``step`` and ``check``.
+    re-exports the bound methods as its module-level ``setup``, ``step``, ``check`` and
+    ``scratch_bytes``.
     """
 
     def __init__(self, build: Callable[[str, str], Bench]) -> None:
@@ -68,6 +80,11 @@ class Case:
         """Run one timed iteration."""
         assert self._bench is not None, "setup() first"
         return self._bench.step()
+
+    def scratch_bytes(self) -> int:
+        """Total size of the set-up bench's ``scratch`` arrays (0 for torch-API engines)."""
+        assert self._bench is not None, "setup() first"
+        return sum(int(a.nbytes) for a in self._bench.scratch)
 
     def check(self, engine: str, size: str) -> list[float]:
         """Set up afresh, run two steps and return the values to compare across engines."""

@@ -78,7 +78,8 @@ def build(engine: str, size: str) -> Bench:
                 np.multiply(tmp, step_size, out=tmp)
                 np.subtract(p, tmp, out=p)
 
-        return Bench(step_np, lambda: probe_values(params_np))
+        # ms and vs are optimizer state, grads_np the fixed input: only tmps is scratch
+        return Bench(step_np, lambda: probe_values(params_np), scratch=tmps)
 
     tt = import_engine(engine)
     params = [tt.tensor(p, requires_grad=True) for p in params_np]
@@ -96,3 +97,4 @@ _case = Case(build)
 setup = _case.setup
 step = _case.step
 check = _case.check
+scratch_bytes = _case.scratch_bytes

@@ -153,7 +153,8 @@ def build_numpy(batch: int) -> Bench:
             np.subtract(p, g, out=p)
         return loss
 
-    return Bench(step)
+    # im2col columns, activations and their gradients; dw1_t, dw2_t and grads are state
+    return Bench(step, scratch=(cols1, a1, cols2, a2, dcols2, dp1))
 
 
 def build(engine: str, size: str) -> Bench:
@@ -168,3 +169,4 @@ _case = Case(build)
 setup = _case.setup
 step = _case.step
 check = _case.check
+scratch_bytes = _case.scratch_bytes

@@ -105,7 +105,8 @@ def build_numpy(hw: int) -> Bench:
     def probe() -> list[float]:
         return probe_values(dw_t.T, db, dx[0, 0, 0])
 
-    return Bench(step, probe)
+    # dw_t, db and dx are the gradients the step leaves behind (see Bench.scratch)
+    return Bench(step, probe, scratch=(cols, out, g2, dcols))
 
 
 def build(engine: str, size: str) -> Bench:
@@ -120,3 +121,4 @@ _case = Case(build)
 setup = _case.setup
 step = _case.step
 check = _case.check
+scratch_bytes = _case.scratch_bytes

@@ -139,7 +139,8 @@ def build_numpy(seq: int) -> Bench:
             np.subtract(p, gr, out=p)
         return loss
 
-    return Bench(step)
+    # states, gates and their gradients; the weight gradients are state (see Bench.scratch)
+    return Bench(step, scratch=(hs, cs, gates, tcs, dz, tmp))
 
 
 def build(engine: str, size: str) -> Bench:
@@ -154,3 +155,4 @@ _case = Case(build)
 setup = _case.setup
 step = _case.step
 check = _case.check
+scratch_bytes = _case.scratch_bytes

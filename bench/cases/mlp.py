@@ -124,7 +124,8 @@ def build_numpy(batch: int) -> Bench:
             np.subtract(p, g, out=p)
         return loss
 
-    return Bench(step)
+    # activations and their gradients; the weight gradients are state (see Bench.scratch)
+    return Bench(step, scratch=(h1, h2, logits, g2, g1))
 
 
 def build(engine: str, size: str) -> Bench:
@@ -139,3 +140,4 @@ _case = Case(build)
 setup = _case.setup
 step = _case.step
 check = _case.check
+scratch_bytes = _case.scratch_bytes

@@ -112,3 +112,4 @@ _case = Case(build)
 setup = _case.setup
 step = _case.step
 check = _case.check
+scratch_bytes = _case.scratch_bytes

@@ -52,7 +52,7 @@ def build(engine: str, size: str) -> Bench:
                 np.exp(y, out=y)
             return y.sum()
 
-        return Bench(step_np)
+        return Bench(step_np, scratch=(buf,))  # the chain's one intermediate buffer
 
     tt = import_engine(engine)
     x = tt.tensor(xn, requires_grad=True)
@@ -78,3 +78,4 @@ _case = Case(build)
 setup = _case.setup
 step = _case.step
 check = _case.check
+scratch_bytes = _case.scratch_bytes
