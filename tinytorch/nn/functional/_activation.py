@@ -142,47 +142,38 @@ class Gelu(Node):
             dy/dx = c + 0.5 x (1 - h^2) k (1 + 3 a x^2).
 
     Forward is one gate evaluation and one product (the composite, ``_gelu_composite``,
-    records five ops and its backward about fifteen). Backward reuses the gate saved
-    by forward and runs in numpy; under ``create_graph`` it is written with Tensor ops
-    on the input, so higher derivatives stay exact.
+    records five ops and its backward about fifteen). Backward runs in numpy: the exact
+    form recovers Phi(x) = y / x from the saved output, which the next layer keeps
+    anyway, the tanh form recomputes h; like torch, GELU keeps no activation-sized array
+    but its input. Under
+    ``create_graph`` it is written with Tensor ops on the input, so higher derivatives
+    stay exact.
     """
 
-    __slots__ = ("approximate", "gate")
+    __slots__ = ("approximate",)
     save_inputs = True
+    save_output = True
 
     def forward(self, x, approximate):
         self.approximate = approximate
-        if approximate == "none":
-            gate = normal_cdf_array(x)
-        else:
-            gate = x * x  # k (x + a x^3) = x (k + k a x^2), then tanh, in place
-            gate *= _SQRT_2_PI * _GELU_A
-            gate += _SQRT_2_PI
-            gate *= x
-            np.tanh(gate, out=gate)
-            self.gate = gate  # h, for backward
-            gate = gate + 1.0
-            gate *= 0.5
-            return np.multiply(x, gate, out=gate)
-        self.gate = gate
-        return x * gate
+        gate = _gelu_gate(x, approximate)
+        return np.multiply(x, gate, out=gate)
 
     def backward(self, g):
-        if self.gate is None:
-            self._raise_freed()
         (x,) = self.inputs
         if STATE.enabled:
             return g * _gelu_grad_tensor(x, self.approximate)
-        xd, gate = x.data, self.gate
+        xd = x.data
         if self.approximate == "none":
             d = xd * xd  # phi(x) = exp(-x^2/2 - log sqrt(2 pi))
             d *= -0.5
             d -= _LOG_SQRT_2PI
             np.exp(d, out=d)
             d *= xd
-            d += gate
-        else:
-            d = gate * gate  # 0.5 k (1 - h^2) x (1 + 3 a x^2) + 0.5 (1 + h)
+            d += self._cdf(xd)
+        else:  # 0.5 k (1 - h^2) x (1 + 3 a x^2) + 0.5 (1 + h), h recomputed
+            h = _tanh_inner(xd)
+            d = h * h
             np.subtract(1.0, d, out=d)
             d *= xd
             x2 = xd * xd
@@ -190,15 +181,41 @@ class Gelu(Node):
             x2 += 1.0
             d *= x2
             d *= 0.5 * _SQRT_2_PI
-            np.multiply(gate, 0.5, out=x2)
-            d += x2
+            h *= 0.5
+            d += h
             d += 0.5
         d *= g.data
         return Tensor._make(d)
 
-    def release(self):
-        super().release()
-        self.gate = None
+    def _cdf(self, x: np.ndarray) -> np.ndarray:
+        """Phi(x) = y / x from the saved output, which the next layer keeps anyway (so
+        GELU holds no array of its own), 1/2 at x = 0; recomputed if y changed in place."""
+        if self._out is None:
+            self._raise_freed()
+        y, version = self._out
+        if version[0] != 0:
+            return normal_cdf_array(x)
+        c = np.full_like(y, 0.5)
+        return np.divide(y, x, out=c, where=x != 0)
+
+
+def _tanh_inner(x: np.ndarray) -> np.ndarray:
+    """h = tanh(k (x + a x^3)), computed as tanh(x (k + k a x^2)) in place."""
+    h = x * x
+    h *= _SQRT_2_PI * _GELU_A
+    h += _SQRT_2_PI
+    h *= x
+    return np.tanh(h, out=h)
+
+
+def _gelu_gate(x: np.ndarray, approximate: str) -> np.ndarray:
+    """The gate c(x) of y = x c(x): Phi(x), or 0.5 (1 + h)."""
+    if approximate == "none":
+        return normal_cdf_array(x)
+    gate = _tanh_inner(x)
+    gate += 1.0
+    gate *= 0.5
+    return gate
 
 
 def _gelu_grad_tensor(x: Tensor, approximate: str) -> Tensor:

@@ -156,39 +156,41 @@ class LayerNorm(Node):
         dx = rstd * (gh - mean(gh) - xhat * mean(gh * xhat)),  gh = g * w,
         dw = sum over the leading dims of g * xhat,  db = the same sum of g.
 
-    Forward saves ``xhat`` and ``rstd``; backward runs in numpy on them unless
-    ``create_graph``, where it is written with Tensor ops on the inputs (the
-    composite ``_normalize`` is the reference it is tested against).
+    Forward saves the input and, per row, ``mean`` and ``rstd`` (as torch: no
+    activation-sized array of its own); backward recomputes ``xhat`` from them and
+    runs in numpy unless ``create_graph``, where it is written with Tensor ops on the
+    inputs (the composite ``_normalize`` is the reference it is tested against).
     Shapes: x (*, *S), w and b S, with ``len(S) == k``.
     """
 
-    __slots__ = ("eps", "k", "rstd", "xhat")
+    __slots__ = ("eps", "k", "mean", "rstd")
     save_inputs = True
 
     def forward(self, x, w, b, k, eps):
         self.k, self.eps = k, eps
         axes = tuple(range(x.ndim - k, x.ndim))
-        xhat = x - np.mean(x, axis=axes, keepdims=True)
+        mean = np.mean(x, axis=axes, keepdims=True)
+        xhat = x - mean
         y = np.multiply(xhat, xhat)
         var = np.mean(y, axis=axes, keepdims=True)
         var += eps
         rstd = np.sqrt(var, out=var)
         np.divide(1.0, rstd, out=rstd)
         xhat *= rstd
-        self.xhat, self.rstd = xhat, rstd
+        self.mean, self.rstd = mean, rstd
         np.multiply(xhat, w, out=y)
         y += b
         return y
 
     def backward(self, g):
-        if self.xhat is None:
-            self._raise_freed()
         x, w, _ = self.inputs
         nx, nw, nb = self.next_nodes
         axes = tuple(range(x.ndim - self.k, x.ndim))
         if STATE.enabled:
             return self._backward_tensor(g, x, w, axes)
-        gd, xhat = g.data, self.xhat
+        gd = g.data
+        xhat = np.subtract(x.data, self.mean)
+        xhat *= self.rstd
         flat = gd.reshape(-1, w.data.size)  # (N, D): leading dims first, as numpy sums best
         db = flat.sum(0).reshape(w.shape) if nb is not None else None
         tmp = gd * xhat
@@ -221,7 +223,7 @@ class LayerNorm(Node):
 
     def release(self):
         super().release()
-        self.xhat = self.rstd = None
+        self.mean = self.rstd = None
 
 
 def layer_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
