@@ -149,7 +149,8 @@ FUSED = {
              lambda x: tt.nn.functional._activation._gelu_composite(x)),
     "gelu_tanh": (lambda x: tt.nn.functional.gelu(x, approximate="tanh"),
                   lambda x: tt.nn.functional._activation._gelu_composite(x, "tanh")),
-    "softmax": (lambda x: tt.nn.functional.softmax(x, dim=1), lambda x: x.softmax(1)),
+    "softmax": (lambda x: tt.nn.functional.softmax(x, dim=1),
+                lambda x: tt.ops.composite.softmax_reference(x, 1)),
 }  # fmt: skip
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tinytorch import _dtype
+from tinytorch.autograd import node as _node
 from tinytorch.autograd.grad_mode import STATE
 from tinytorch.ops import elementwise as E
 from tinytorch.ops import linalg as L
@@ -548,9 +549,18 @@ def logsumexp(x: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
 
 
 def softmax(x: Tensor, dim: int) -> Tensor:
-    """``exp(x - max) / sum(exp(x - max))`` along ``dim``."""
+    """``exp(x - max) / sum(exp(x - max))`` along ``dim``: the fused ``Softmax``
+    primitive; the composite while the ONNX tracer runs, and for 0-d or empty x."""
     if x.data.dtype.kind != "f":
         x = x.to(_dtype.get_default_dtype().np)
+    d = norm_dim(x, dim)
+    if x.data.ndim and x.data.size and _node.trace_hook is None:
+        return R.Softmax.apply(x, dim=d)
+    return softmax_reference(x, d)
+
+
+def softmax_reference(x: Tensor, dim: int) -> Tensor:
+    """The composite softmax of a float x (the reference ``Softmax`` is tested against)."""
     d = norm_dim(x, dim)
     m = np.max(x.data, axis=d, keepdims=True) if x.data.size else np.zeros((), x.data.dtype)
     shifted = x - _T()._make(m)

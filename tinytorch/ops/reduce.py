@@ -1,9 +1,10 @@
-"""Reduction primitives: Sum, Amax/Amin, Prod, Cumsum."""
+"""Reduction primitives: Sum, Amax/Amin, Prod, Cumsum, and the fused Softmax."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from tinytorch.autograd.grad_mode import STATE
 from tinytorch.autograd.node import Node
 from tinytorch.ops.elementwise import _const
 
@@ -129,3 +130,33 @@ class Cumsum(Node):
 
     def backward(self, g):
         return g.flip(self.axis).cumsum(self.axis).flip(self.axis)
+
+
+class Softmax(Node):
+    """p = exp(x - max) / sum exp(x - max) along ``dim``;  dx = p (g - sum(g p)) along ``dim``.
+
+    One primitive instead of the composite's five (shift, exp, sum, divide, and the
+    broadcast; ``softmax_reference`` in ``ops/composite.py``, the reference it is
+    tested against); backward reads the saved output, in numpy unless ``create_graph``.
+    """
+
+    __slots__ = ("dim",)
+    save_output = True
+
+    def forward(self, x, dim):
+        self.dim = dim
+        e = x - np.max(x, axis=dim, keepdims=True)
+        np.exp(e, out=e)
+        e /= np.sum(e, axis=dim, keepdims=True)
+        return e
+
+    def backward(self, g):
+        p = self.output
+        if STATE.enabled:
+            return p * (g - (g * p).sum(self.dim, keepdim=True))
+        pd = p.data
+        d = g.data * pd
+        s = np.sum(d, axis=self.dim, keepdims=True)
+        np.subtract(g.data, s, out=d)
+        d *= pd
+        return _const(d)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinytorch.autograd import node as _node
+from tinytorch.autograd.grad_mode import STATE
 from tinytorch.autograd.node import Node
 
 
@@ -74,12 +76,25 @@ class Index(Node):
         return a[idx]
 
     def backward(self, g):
-        zeros = g.new_zeros(self.in_shape)
-        return IndexAdd.apply(zeros, g, idx=self.idx)
+        if STATE.enabled:
+            return IndexAdd.apply(g.new_zeros(self.in_shape), g, idx=self.idx)
+        # First order: the same sum written straight into one zero array (IndexAdd would
+        # copy its base first: two full-size arrays for every slice's gradient).
+        out = np.zeros(self.in_shape, g.data.dtype)
+        _add_at(out, self.idx, g.data)
+        return _node._wrap(out)
 
 
 def _is_advanced(idx: tuple) -> bool:
     return any(isinstance(i, np.ndarray) and i.dtype != np.bool_ for i in idx)
+
+
+def _add_at(out: np.ndarray, idx: object, src: np.ndarray) -> None:
+    """``out[idx] += src`` in place, repeated integer indices accumulating."""
+    if _is_advanced(idx if isinstance(idx, tuple) else (idx,)):
+        np.add.at(out, idx, src)
+    else:
+        out[idx] += src
 
 
 class IndexAdd(Node):
@@ -93,10 +108,7 @@ class IndexAdd(Node):
     def forward(self, base, src, idx):
         self.idx = idx
         out = base.copy()
-        if _is_advanced(idx if isinstance(idx, tuple) else (idx,)):
-            np.add.at(out, idx, src)
-        else:
-            out[idx] += src
+        _add_at(out, idx, src)
         return out
 
     def backward(self, g):

@@ -1,8 +1,9 @@
 """Activation functions (``torch.nn.functional`` names and defaults).
 
 Each is a composite of Tensor ops, so gradients of any order come for free, except
-the hot ones fused into one primitive (``Gelu``, ``Softmax``), whose backward is numpy
-unless ``create_graph`` asks for Tensor ops; their composites stay as tested references.
+the hot one fused into a primitive (``Gelu``; softmax is ``ops.reduce.Softmax``), whose
+backward is numpy unless ``create_graph`` asks for Tensor ops; the composites stay as
+tested references.
 Piecewise functions select with ``where`` on a constant mask and feed every
 branch an input clamped to that branch's own range: the unused branch then
 never overflows, and a zero gradient times an infinite local derivative can
@@ -296,46 +297,13 @@ def _cast(input: Tensor, dtype: Any) -> Tensor:
     return input if dtype is None else input.to(dtype)
 
 
-class Softmax(Node):
-    """p = exp(x - max) / sum exp(x - max) along ``dim``;  dx = p (g - sum(g p)) along ``dim``.
-
-    One primitive instead of the composite's five (shift, exp, sum, divide, and
-    the broadcast); backward reads the saved output, in numpy unless ``create_graph``.
-    """
-
-    __slots__ = ("dim",)
-    save_output = True
-
-    def forward(self, x, dim):
-        self.dim = dim
-        e = x - np.max(x, axis=dim, keepdims=True)
-        np.exp(e, out=e)
-        e /= np.sum(e, axis=dim, keepdims=True)
-        return e
-
-    def backward(self, g):
-        p = self.output
-        if STATE.enabled:
-            return p * (g - (g * p).sum(self.dim, keepdim=True))
-        pd = p.data
-        d = g.data * pd
-        s = np.sum(d, axis=self.dim, keepdims=True)
-        np.subtract(g.data, s, out=d)
-        d *= pd
-        return Tensor._make(d)
-
-
 def softmax(
     input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None
 ) -> Tensor:
     """``exp(x_i) / sum_j exp(x_j)`` along ``dim`` (computed in ``dtype`` if given)."""
     if dim is None:
         dim = _softmax_dim("softmax", input.ndim)
-    x = _cast(input, dtype)
-    fusable = x.data.dtype.kind == "f" and x.data.size and _node.trace_hook is None
-    if fusable and -x.ndim <= dim < x.ndim:
-        return Softmax.apply(x, dim=dim % x.ndim)
-    return x.softmax(dim)  # scalars, empty or integer inputs, ONNX tracing, errors
+    return _cast(input, dtype).softmax(dim)  # the fused Softmax primitive (ops/reduce.py)
 
 
 def softmin(
