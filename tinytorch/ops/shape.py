@@ -7,6 +7,8 @@ derivative stays inside the same small set.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from tinytorch.autograd import node as _node
@@ -89,7 +91,7 @@ def _is_advanced(idx: tuple) -> bool:
     return any(isinstance(i, np.ndarray) and i.dtype != np.bool_ for i in idx)
 
 
-def _add_at(out: np.ndarray, idx: object, src: np.ndarray) -> None:
+def _add_at(out: np.ndarray, idx: Any, src: np.ndarray) -> None:
     """``out[idx] += src`` in place, repeated integer indices accumulating."""
     if _is_advanced(idx if isinstance(idx, tuple) else (idx,)):
         np.add.at(out, idx, src)
