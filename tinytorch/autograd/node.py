@@ -135,6 +135,23 @@ class Node:
 
     # --- what backward reads -------------------------------------------------
 
+    @staticmethod
+    def vjp(formula: Any, g: Tensor, *operands: Tensor) -> Tensor:
+        """``formula(g, *operands)``: a backward formula written with operators only
+        (``+ - * /`` and Python numbers), which numpy arrays and Tensors both support.
+
+        Under ``create_graph`` it runs on the Tensors and is recorded (so it can be
+        differentiated again); in a first-order backward it runs on their arrays: the
+        same formula, and numpy calls only.
+        """
+        if STATE.enabled:
+            return formula(g, *operands)
+        if len(operands) == 1:
+            out = formula(g.data, operands[0].data)
+        else:
+            out = formula(g.data, *[t.data for t in operands])
+        return _wrap(out if type(out) is np.ndarray else np.asarray(out))
+
     @property
     def needs_input_grad(self) -> tuple[bool, ...]:
         return tuple(n is not None for n in self.next_nodes)

@@ -1,7 +1,9 @@
 """Elementwise primitives.
 
 Most are one numpy ufunc (the class attribute ``ufunc``, which ``Node.forward``
-calls): the class then holds only its backward.
+calls): the class then holds only its backward. Backward formulas of more than one
+operation go through ``Node.vjp``: written once with operators, they run on Tensors
+under ``create_graph`` and on the bare arrays in a first-order backward.
 
 Binary primitives receive operands already cast to one dtype and, where an
 operand requires grad, already expanded to the output shape (``Tensor``'s
@@ -60,7 +62,7 @@ class Div(Node):
         a, b = self.inputs
         na, nb = self.next_nodes
         ga = g / b if na is not None else None
-        gb = -g * a / (b * b) if nb is not None else None
+        gb = self.vjp(lambda g, a, b: -g * a / (b * b), g, a, b) if nb is not None else None
         return ga, gb
 
 
@@ -102,8 +104,8 @@ class PowScalar(Node):
         if p == 1:
             return g
         if p == 2:
-            return g * a * 2.0
-        return g * p * a ** (p - 1)
+            return self.vjp(lambda g, a: g * a * 2.0, g, a)
+        return self.vjp(lambda g, a: g * p * a ** (p - 1), g, a)
 
 
 class Maximum(Node):
@@ -173,7 +175,7 @@ class Expm1(Node):
     save_output = True
 
     def backward(self, g):
-        return g * (self.output + 1.0)
+        return self.vjp(lambda g, out: g * (out + 1.0), g, self.output)
 
 
 class Log(Node):
@@ -195,7 +197,7 @@ class Log1p(Node):
     save_inputs = True
 
     def backward(self, g):
-        return g / (self.inputs[0] + 1.0)
+        return self.vjp(lambda g, a: g / (a + 1.0), g, self.inputs[0])
 
 
 class Sqrt(Node):
@@ -206,7 +208,7 @@ class Sqrt(Node):
     save_output = True
 
     def backward(self, g):
-        return g / (self.output * 2.0)
+        return self.vjp(lambda g, out: g / (out * 2.0), g, self.output)
 
 
 class Sin(Node):
@@ -239,8 +241,7 @@ class Tanh(Node):
     save_output = True
 
     def backward(self, g):
-        out = self.output
-        return g * (1.0 - out * out)
+        return self.vjp(lambda g, out: g * (1.0 - out * out), g, self.output)
 
 
 class Sigmoid(Node):
@@ -253,8 +254,7 @@ class Sigmoid(Node):
         return sigmoid_array(a)
 
     def backward(self, g):
-        out = self.output
-        return g * (out * (1.0 - out))
+        return self.vjp(lambda g, out: g * (out * (1.0 - out)), g, self.output)
 
 
 def sigmoid_array(a: np.ndarray) -> np.ndarray:
