@@ -50,6 +50,8 @@ CASES: dict[str, tuple[Callable[[Any], Any], str]] = {
     "copy_": (lambda l: l.ones(2, 3).copy_(l.ones(4)), rf"copy_.*\[4\].*{S23}"),
     "setitem": (lambda l: l.ones(2, 3).__setitem__(0, l.ones(4)), rf"setitem.*\[4\].*{S23}"),
     "bool - bool": (lambda l: (l.ones(2) > 0) - (l.ones(2) > 0), r"Subtraction.*bool"),
+    "float - bool": (lambda l: l.ones(2) - (l.ones(2) > 0), r"Subtraction.*bool"),
+    "bool - float": (lambda l: (l.ones(2) > 0) - l.ones(2), r"Subtraction.*bool"),
     # -- matmul family
     "matmul 2d": (lambda l: l.ones(2, 3) @ l.ones(4, 5), r"matmul.*2x3 and 4x5"),
     "matmul 1d": (lambda l: l.ones(3) @ l.ones(4), r"matmul.*3.*4"),
