@@ -43,31 +43,51 @@ from tinytorch.ops import composite as C
 from tinytorch.ops.elementwise import sigmoid_array
 from tinytorch.tensor import Tensor
 
-# Per time step: (i, f, g, o, c_prev, tanh(c), h_prev), arrays or Tensors of (B, H).
-Step = tuple[Any, Any, Any, Any, Any, Any, Any]
+# Per time step: (a, i, f, g, o, c_prev, tanh(c), h_prev): a (B, 4H) is the activated
+# row [i, f, g, o], the others (B, H); arrays or Tensors.
+Step = tuple[Any, Any, Any, Any, Any, Any, Any, Any]
 
 
 class _Ops:
     """The few steps whose spelling differs between numpy and Tensor code."""
 
-    def __init__(self, gates: Callable, tanh: Callable, cat: Callable, stack: Callable):
-        self.gates, self.tanh, self.cat, self.stack = gates, tanh, cat, stack
+    def __init__(self, gates: Callable, dgates: Callable, tanh: Callable, cat: Callable,
+                 stack: Callable):  # fmt: skip
+        self.gates, self.dgates, self.tanh = gates, dgates, tanh
+        self.cat, self.stack = cat, stack
 
 
 def _gates_numpy(z: np.ndarray, n_h: int) -> tuple[np.ndarray, ...]:
-    """(i, f, g, o) from z (B, 4H): one sigmoid over the whole row, tanh on the g block."""
+    """(a, i, f, g, o) from z (B, 4H): one sigmoid over the whole row, tanh on the g block."""
     a = sigmoid_array(z)
     np.tanh(z[:, 2 * n_h : 3 * n_h], out=a[:, 2 * n_h : 3 * n_h])
-    return a[:, :n_h], a[:, n_h : 2 * n_h], a[:, 2 * n_h : 3 * n_h], a[:, 3 * n_h :]
+    return a, a[:, :n_h], a[:, n_h : 2 * n_h], a[:, 2 * n_h : 3 * n_h], a[:, 3 * n_h :]
 
 
 def _gates_tensor(z: Tensor, n_h: int) -> tuple[Tensor, ...]:
     i, f, g, o = z.chunk(4, 1)
-    return i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
+    i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
+    return C.cat([i, f, g, o], 1), i, f, g, o
 
 
-_NUMPY = _Ops(_gates_numpy, np.tanh, lambda xs: np.concatenate(xs, axis=1), np.stack)
-_TENSOR = _Ops(_gates_tensor, Tensor.tanh, lambda xs: C.cat(xs, 1), C.stack)
+def _dgates_numpy(a: np.ndarray, n_h: int) -> np.ndarray:
+    """The activations' derivatives along the row: [i(1-i), f(1-f), 1-g^2, o(1-o)]."""
+    d = np.subtract(1.0, a)
+    d *= a
+    g, dg = a[:, 2 * n_h : 3 * n_h], d[:, 2 * n_h : 3 * n_h]
+    np.multiply(g, g, out=dg)
+    np.subtract(1.0, dg, out=dg)
+    return d
+
+
+def _dgates_tensor(a: Tensor, n_h: int) -> Tensor:
+    i, f, g, o = a.chunk(4, 1)
+    return C.cat([i * (1.0 - i), f * (1.0 - f), 1.0 - g * g, o * (1.0 - o)], 1)
+
+
+_NUMPY = _Ops(_gates_numpy, _dgates_numpy, np.tanh, lambda xs: np.concatenate(xs, axis=1),
+              np.stack)  # fmt: skip
+_TENSOR = _Ops(_gates_tensor, _dgates_tensor, Tensor.tanh, lambda xs: C.cat(xs, 1), C.stack)
 
 
 def _order(n_t: int, reverse: bool) -> range:
@@ -83,13 +103,13 @@ def _recurrence(gi: Any, h: Any, c: Any, w_t: Any, reverse: bool, ops: _Ops
     steps: list[Step] = [None] * gi.shape[0]  # type: ignore[list-item]
     for t in _order(gi.shape[0], reverse):
         z = gi[t] + h @ w_t  # (B, 4H)
-        i, f, g, o = ops.gates(z, n_h)
+        a, i, f, g, o = ops.gates(z, n_h)
         c_prev, h_prev = c, h
         c = f * c_prev + i * g
         tc = ops.tanh(c)
         h = o * tc
         hs[t] = h
-        steps[t] = (i, f, g, o, c_prev, tc, h_prev)
+        steps[t] = (a, i, f, g, o, c_prev, tc, h_prev)
     return hs, c, steps
 
 
@@ -100,17 +120,18 @@ def _bptt(dy: Any, w: Any, steps: Sequence[Step], reverse: bool, ops: _Ops
     dzs: list[Any] = [None] * n_t
     dh_next: Any = None
     dc_next = dy[n_t]
+    n_h = dc_next.shape[-1]
     for t in reversed(_order(n_t, reverse)):
-        i, f, g, o, c_prev, tc, _ = steps[t]
+        a, i, f, g, o, c_prev, tc, _ = steps[t]
         dh = dy[t] if dh_next is None else dy[t] + dh_next
         dc = dh * o * (1.0 - tc * tc) + dc_next
-        dz = ops.cat([dc * g * (i * (1.0 - i)), dc * c_prev * (f * (1.0 - f)),
-                      dc * i * (1.0 - g * g), dh * tc * (o * (1.0 - o))])  # fmt: skip
+        # d/d(i, f, g, o) times each activation's derivative (one product over the row)
+        dz = ops.cat([dc * g, dc * c_prev, dc * i, dh * tc]) * ops.dgates(a, n_h)
         dzs[t] = dz
         dc_next = dc * f
         dh_next = dz @ w  # (B, 4H) @ (4H, H)
     dgi = ops.stack(dzs)  # (T, B, 4H)
-    h_prev = ops.stack([s[6] for s in steps])  # (T, B, H)
+    h_prev = ops.stack([s[7] for s in steps])  # (T, B, H)
     n_tb = dgi.shape[0] * dgi.shape[1]
     dw = dgi.reshape(n_tb, -1).mT @ h_prev.reshape(n_tb, -1)  # (4H, H): one GEMM
     return dgi, dh_next, dc_next, dw
