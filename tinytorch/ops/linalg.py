@@ -58,11 +58,23 @@ class Linear(Node):
     def backward(self, g):
         x, w = self.inputs[:2]
         need = self.needs_input_grad
-        gx = g @ w if need[0] else None
-        gw = g.mT @ x if need[1] else None
+        gx = self.vjp(_matmul, g, w) if need[0] else None
+        gw = self.vjp(_matmul_at, g, x) if need[1] else None
         if len(need) == 2:
             return gx, gw
-        return gx, gw, (g.sum(0) if need[2] else None)
+        return gx, gw, (self.vjp(_sum_rows, g) if need[2] else None)
+
+
+def _matmul(g, w):
+    return g @ w
+
+
+def _matmul_at(g, x):
+    return g.mT @ x
+
+
+def _sum_rows(g):
+    return g.sum(0)
 
 
 def matmul_array(a: np.ndarray, b: np.ndarray) -> np.ndarray:
