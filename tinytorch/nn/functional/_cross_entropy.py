@@ -35,17 +35,31 @@ from tinytorch.autograd.node import Node
 from tinytorch.tensor import Tensor
 
 
+def _class_index(t: np.ndarray, cd: int) -> tuple[np.ndarray, ...]:
+    """The index that picks x[..., t, ...] along the class dim ``cd`` of x: ``x[index]``
+    has t's shape (an open grid over t's dims with t inserted at ``cd``)."""
+    grid = np.indices(t.shape, sparse=True)
+    return tuple(grid[:cd]) + (t,) + tuple(grid[cd:])
+
+
+def _expand(a: np.ndarray, cd: int) -> np.ndarray:
+    """``a`` with a length-1 class dim inserted at ``cd`` (a view)."""
+    return a.reshape(a.shape[:cd] + (1,) + a.shape[cd:])
+
+
 class CrossEntropyIndices(Node):
     """See the module docstring. Inputs: logits ``x`` (differentiable); parameters:
     ``t`` (indices, ignored entries replaced by 0), ``w_t`` (weight per entry, 0 where
     ignored), ``valid``, ``class_w`` (None or the class weights shaped to broadcast over
     x), ``eps``, ``reduction``, ``cd`` (class dim)."""
 
-    __slots__ = ("cd", "class_w", "coef_p", "eps", "p", "reduction", "scale", "t", "valid", "w_t")
+    __slots__ = (
+        "cd", "class_w", "coef_p", "eps", "p", "pick", "reduction", "scale", "valid", "w_t",
+    )  # fmt: skip
     save_inputs = True
 
     def forward(self, x, t, w_t, valid, class_w, eps, reduction, cd):
-        self.t, self.w_t, self.valid, self.class_w = np.expand_dims(t, cd), w_t, valid, class_w
+        self.pick, self.w_t, self.valid, self.class_w = _class_index(t, cd), w_t, valid, class_w
         self.eps, self.reduction, self.cd = eps, reduction, cd
         n_classes = x.shape[cd]
         z = x - np.max(x, axis=cd, keepdims=True)
@@ -53,7 +67,7 @@ class CrossEntropyIndices(Node):
         s = np.sum(e, axis=cd, keepdims=True)
         self.p = e / s
         log_s = np.log(s)
-        logp_t = np.squeeze(np.take_along_axis(z, self.t, cd) - log_s, cd)
+        logp_t = z[self.pick] - log_s.reshape(t.shape)  # log p[i, y_i]
         loss = -(w_t * logp_t)
         total_w = float(class_w.sum()) if class_w is not None else float(n_classes)
         self.coef_p = (1.0 - eps) * w_t
@@ -74,10 +88,8 @@ class CrossEntropyIndices(Node):
 
     def _onehot_coef(self, dtype: np.dtype) -> np.ndarray:
         """(1 - eps) w_i at [i, y_i] (a dense array, used by the Tensor-op path)."""
-        shape = list(self.p.shape)
-        shape[self.cd] = 1
         oh = np.zeros(self.p.shape, dtype=dtype)
-        np.put_along_axis(oh, self.t, np.reshape((1.0 - self.eps) * self.w_t, shape), self.cd)
+        oh[self.pick] = (1.0 - self.eps) * self.w_t
         return oh
 
     def backward(self, g):
@@ -89,22 +101,20 @@ class CrossEntropyIndices(Node):
         if STATE.enabled:  # create_graph: Tensor ops on the input, differentiable again
             (x,) = self.inputs
             gi = (g * self.scale).unsqueeze(cd) if g.ndim else g * self.scale
-            lin = x.softmax(cd) * Tensor._make(np.expand_dims(self.coef_p, cd).astype(dtype))
+            lin = x.softmax(cd) * Tensor._make(_expand(self.coef_p, cd).astype(dtype))
             lin = lin - Tensor._make(self._onehot_coef(dtype))
             if eps:
                 cw = self.class_w if self.class_w is not None else 1.0
-                sub = (eps / n_classes) * np.expand_dims(self.valid, cd) * cw
+                sub = (eps / n_classes) * _expand(self.valid, cd) * cw
                 lin = lin - Tensor._make(np.broadcast_to(sub, self.p.shape).astype(dtype))
             return gi * lin
         gd = g.data * self.scale
-        gi = np.expand_dims(gd, cd) if gd.ndim else gd
-        gx = self.p * (np.expand_dims(self.coef_p, cd) * gi).astype(dtype)
-        hit = np.take_along_axis(gx, self.t, cd)
-        hit -= ((1.0 - eps) * np.expand_dims(self.w_t, cd) * gi).astype(dtype)
-        np.put_along_axis(gx, self.t, hit, cd)
+        gi = _expand(gd, cd) if gd.ndim else gd
+        gx = self.p * (_expand(self.coef_p, cd) * gi).astype(dtype)
+        gx[self.pick] -= ((1.0 - eps) * self.w_t * gd).astype(dtype)  # one target per row
         if eps:
             cw = self.class_w if self.class_w is not None else 1.0
-            gx -= ((eps / n_classes) * np.expand_dims(self.valid, cd) * gi * cw).astype(dtype)
+            gx -= ((eps / n_classes) * _expand(self.valid, cd) * gi * cw).astype(dtype)
         return Tensor._make(gx)
 
     def release(self):
