@@ -935,10 +935,6 @@ def _binary(cls: type[_node.Node], a: Any, b: Any, true_div: bool = False) -> Te
                 if ad.shape == bd.shape:
                     return cls.apply(a, b)
                 return _broadcast_apply(cls, a, b)
-            if cls is E.Mul and bd.dtype == np.bool_ and ad.dtype.kind == "f" and not STATE.enabled:
-                # float * mask (Relu's backward): numpy casts the bools chunk by chunk,
-                # no float copy of the mask; the result keeps a's dtype, as in torch.
-                return _direct(cls, a, b, ad, bd)
         elif type(b) is float or type(b) is int:
             if ad.dtype.kind == "f":
                 if not (STATE.enabled and a._requires_grad):

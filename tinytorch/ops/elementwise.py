@@ -279,8 +279,10 @@ class Relu(Node):
         return np.maximum(a, 0)
 
     def backward(self, g):
-        # The mask [out > 0] is piecewise constant: as a constant, second derivatives stay exact.
-        return g * _const(self.output.data > 0)
+        # The mask [out > 0] is piecewise constant: as a constant, second derivatives stay
+        # exact. On bare arrays (a first-order backward) numpy multiplies by the bools
+        # directly, with no float copy of the mask.
+        return self.vjp(lambda g, mask: g * mask, g, _const(self.output.data > 0))
 
 
 class Abs(Node):
