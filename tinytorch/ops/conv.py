@@ -303,14 +303,18 @@ def _first_hits(views: list[np.ndarray], best: np.ndarray) -> list[np.ndarray]:
     return hits
 
 
+def _pick(hits: list[np.ndarray], values: Sequence[int]) -> np.ndarray:
+    """``values[k]`` in each window whose first maximum is at offset k (``hits`` as
+    made by ``_first_hits``)."""
+    out = np.full(hits[0].shape, values[0], dtype=np.int64)
+    for hit, value in zip(hits[1:], values[1:]):
+        out += hit * (value - values[0])
+    return out
+
+
 def _first_hit(views: list[np.ndarray], best: np.ndarray, values: Sequence[int]) -> np.ndarray:
     """``values[k]`` for the first view k equal to ``best`` (the last NaN where NaN won)."""
-    out = np.full(best.shape, values[0], dtype=np.int64)
-    found = views[0] == best
-    for v, value in zip(views[1:], values[1:]):
-        hit = (v == best) > found  # equal here and not at an earlier offset
-        out += hit * (value - values[0])
-        found |= hit
+    out = _pick(_first_hits(views, best), values)
     if np.isnan(best).any():
         for v, value in zip(views, values):
             out = np.where(np.isnan(v), value, out)
@@ -378,10 +382,7 @@ class MaxPool(Node):
         if self.local is not None:
             return self.local
         assert self.hits is not None
-        arg = np.zeros(self.hits[0].shape, dtype=np.intp)  # the winning kernel offset
-        for k, hit in enumerate(self.hits[1:], start=1):
-            arg += hit * k
-        return np.asarray(_offset_table(self.geom))[arg] + _window_starts(self.geom)
+        return _pick(self.hits, _offset_table(self.geom)) + _window_starts(self.geom)
 
     def _backward_graph(self, g):
         """dx with tinytorch ops: ``IndexAdd`` of g at the flat argmax (differentiable)."""
