@@ -43,31 +43,40 @@ from tinytorch.ops import composite as C
 from tinytorch.ops.elementwise import sigmoid_array
 from tinytorch.tensor import Tensor
 
-# Per time step: (a, i, f, g, o, c_prev, tanh(c), h_prev): a (B, 4H) is the activated
-# row [i, f, g, o], the others (B, H); arrays or Tensors.
-Step = tuple[Any, Any, Any, Any, Any, Any, Any, Any]
+# Per time step: (a, c_prev, tanh(c), h_prev): a (B, 4H) is the activated row
+# [i, f, g, o], the others (B, H); arrays or Tensors.
+Step = tuple[Any, Any, Any, Any]
 
 
 class _Ops:
     """The few steps whose spelling differs between numpy and Tensor code."""
 
-    def __init__(self, gates: Callable, dgates: Callable, tanh: Callable, cat: Callable,
-                 stack: Callable):  # fmt: skip
-        self.gates, self.dgates, self.tanh = gates, dgates, tanh
+    def __init__(self, gates: Callable, split: Callable, dgates: Callable, tanh: Callable,
+                 cat: Callable, stack: Callable):  # fmt: skip
+        self.gates, self.split, self.dgates, self.tanh = gates, split, dgates, tanh
         self.cat, self.stack = cat, stack
 
 
-def _gates_numpy(z: np.ndarray, n_h: int) -> tuple[np.ndarray, ...]:
-    """(a, i, f, g, o) from z (B, 4H): one sigmoid over the whole row, tanh on the g block."""
+def _gates_numpy(z: np.ndarray, n_h: int) -> np.ndarray:
+    """The activated row a = [i, f, g, o] from z (B, 4H): one sigmoid over the whole
+    row, tanh on the g block."""
     a = sigmoid_array(z)
     np.tanh(z[:, 2 * n_h : 3 * n_h], out=a[:, 2 * n_h : 3 * n_h])
-    return a, a[:, :n_h], a[:, n_h : 2 * n_h], a[:, 2 * n_h : 3 * n_h], a[:, 3 * n_h :]
+    return a
 
 
-def _gates_tensor(z: Tensor, n_h: int) -> tuple[Tensor, ...]:
+def _split_numpy(a: np.ndarray, n_h: int) -> tuple[np.ndarray, ...]:
+    """(i, f, g, o): views of the four H-column blocks."""
+    return a[:, :n_h], a[:, n_h : 2 * n_h], a[:, 2 * n_h : 3 * n_h], a[:, 3 * n_h :]
+
+
+def _gates_tensor(z: Tensor, n_h: int) -> Tensor:
     i, f, g, o = z.chunk(4, 1)
-    i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
-    return C.cat([i, f, g, o], 1), i, f, g, o
+    return C.cat([i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()], 1)
+
+
+def _split_tensor(a: Tensor, n_h: int) -> tuple[Tensor, ...]:
+    return tuple(a.chunk(4, 1))
 
 
 def _dgates_numpy(a: np.ndarray, n_h: int) -> np.ndarray:
@@ -81,13 +90,14 @@ def _dgates_numpy(a: np.ndarray, n_h: int) -> np.ndarray:
 
 
 def _dgates_tensor(a: Tensor, n_h: int) -> Tensor:
-    i, f, g, o = a.chunk(4, 1)
+    i, f, g, o = _split_tensor(a, n_h)
     return C.cat([i * (1.0 - i), f * (1.0 - f), 1.0 - g * g, o * (1.0 - o)], 1)
 
 
-_NUMPY = _Ops(_gates_numpy, _dgates_numpy, np.tanh, lambda xs: np.concatenate(xs, axis=1),
-              np.stack)  # fmt: skip
-_TENSOR = _Ops(_gates_tensor, _dgates_tensor, Tensor.tanh, lambda xs: C.cat(xs, 1), C.stack)
+_NUMPY = _Ops(_gates_numpy, _split_numpy, _dgates_numpy, np.tanh,
+              lambda xs: np.concatenate(xs, axis=1), np.stack)  # fmt: skip
+_TENSOR = _Ops(_gates_tensor, _split_tensor, _dgates_tensor, Tensor.tanh,
+               lambda xs: C.cat(xs, 1), C.stack)  # fmt: skip
 
 
 def _order(n_t: int, reverse: bool) -> range:
@@ -103,13 +113,14 @@ def _recurrence(gi: Any, h: Any, c: Any, w_t: Any, reverse: bool, ops: _Ops
     steps: list[Step] = [None] * gi.shape[0]  # type: ignore[list-item]
     for t in _order(gi.shape[0], reverse):
         z = gi[t] + h @ w_t  # (B, 4H)
-        a, i, f, g, o = ops.gates(z, n_h)
+        a = ops.gates(z, n_h)
+        i, f, g, o = ops.split(a, n_h)
         c_prev, h_prev = c, h
         c = f * c_prev + i * g
         tc = ops.tanh(c)
         h = o * tc
         hs[t] = h
-        steps[t] = (a, i, f, g, o, c_prev, tc, h_prev)
+        steps[t] = (a, c_prev, tc, h_prev)
     return hs, c, steps
 
 
@@ -122,7 +133,8 @@ def _bptt(dy: Any, w: Any, steps: Sequence[Step], reverse: bool, ops: _Ops
     dc_next = dy[n_t]
     n_h = dc_next.shape[-1]
     for t in reversed(_order(n_t, reverse)):
-        a, i, f, g, o, c_prev, tc, _ = steps[t]
+        a, c_prev, tc, _ = steps[t]
+        i, f, g, o = ops.split(a, n_h)
         dh = dy[t] if dh_next is None else dy[t] + dh_next
         dc = dh * o * (1.0 - tc * tc) + dc_next
         # d/d(i, f, g, o) times each activation's derivative (one product over the row)
@@ -131,7 +143,7 @@ def _bptt(dy: Any, w: Any, steps: Sequence[Step], reverse: bool, ops: _Ops
         dc_next = dc * f
         dh_next = dz @ w  # (B, 4H) @ (4H, H)
     dgi = ops.stack(dzs)  # (T, B, 4H)
-    h_prev = ops.stack([s[7] for s in steps])  # (T, B, H)
+    h_prev = ops.stack([s[3] for s in steps])  # (T, B, H)
     n_tb = dgi.shape[0] * dgi.shape[1]
     dw = dgi.reshape(n_tb, -1).mT @ h_prev.reshape(n_tb, -1)  # (4H, H): one GEMM
     return dgi, dh_next, dc_next, dw
