@@ -25,8 +25,22 @@ def _count_dependencies(roots: list[object], needed: set[int] | None) -> dict[ob
     """Number of incoming edges (consumers) of every node reachable from ``roots``
     (through the ``needed`` nodes only, when given)."""
     deps: dict[object, int] = {}
-    root_ids = set(map(id, roots))
     stack = [r for r in roots if isinstance(r, Node)]
+    if needed is None and len(roots) == 1:  # loss.backward(): the loop at its leanest
+        get = deps.get
+        push = stack.append
+        while stack:
+            for nxt in stack.pop().next_nodes:
+                if nxt is not None:
+                    n = get(nxt)
+                    if n is None:
+                        deps[nxt] = 1
+                        if isinstance(nxt, Node):
+                            push(nxt)
+                    else:
+                        deps[nxt] = n + 1
+        return deps
+    root_ids = set(map(id, roots))  # a root reached from another is expanded once
     while stack:
         for nxt in stack.pop().next_nodes:
             if nxt is None or (needed is not None and id(nxt) not in needed):
@@ -150,22 +164,11 @@ def run_backward(
                         captured[wanted[node]] = g
                 continue
 
+            nexts: tuple[Any, ...] = node.next_nodes
+            grads: tuple[Any, ...] | None = None
             if g is not None:
-                if node._hooks is not None:
-                    for hook in node._hooks:
-                        out = hook(g)
-                        g = out if out is not None else g
-                if node._retained is not None and capture is None:
-                    retained = node._retained()
-                    if retained is not None:
-                        _accumulate(retained, g, create_graph, given)
-                if wanted and node in wanted:
-                    captured[wanted[node]] = g
-            live = node.next_nodes if needed is None else _live_edges(node.next_nodes, needed)
-            nexts: tuple[Any, ...] = live or ()
-            if g is None or live is None:  # nothing flowed here, or nothing wanted behind
-                grads = None
-            else:
+                if node._hooks is not None or node._retained is not None or wanted:
+                    g = _node_extras(node, g, create_graph, capture, given, wanted, captured)
                 if direct:
                     grads = node.backward(g)
                     if type(grads) is not tuple:
@@ -173,23 +176,28 @@ def run_backward(
                     if len(grads) != len(nexts):
                         _raise_count(node, grads)
                 else:
-                    grads = _call_backward(node, g, create_graph, nexts)
+                    live = nexts if needed is None else _live_edges(nexts, needed)
+                    if live is not None:  # else nothing wanted lies behind this node
+                        grads = _call_backward(node, g, create_graph, live)
                 if not retain_graph:
-                    node.release()
+                    if node.plain_release:
+                        node._saved = node._out = None
+                    else:
+                        node.release()
 
             i = -1
             for nxt in nexts:
                 i += 1
-                if nxt is None:
+                if nxt is None or (needed is not None and id(nxt) not in needed):
                     continue
                 if grads is not None:
                     gi = grads[i]
                     if gi is not None:
                         gd = gi.data
                         if isinstance(nxt, Node):
-                            if gd.shape != nxt.out_shape or gd.dtype != nxt.out_dtype:
+                            if gd.shape != nxt.out_shape or gd.dtype is not nxt.out_dtype:
                                 gi = _check_grad(node, nxt, i, gi)
-                        elif gd.shape != nxt.data.shape or gd.dtype != nxt.data.dtype:
+                        elif gd.shape != nxt.data.shape or gd.dtype is not nxt.data.dtype:
                             gi = _check_grad(node, nxt, i, gi)
                         prev = pending.get(nxt)
                         if prev is None:
@@ -217,6 +225,23 @@ def run_backward(
                     f"used in the graph. Set allow_unused=True if this is the desired behavior."
                 )
     return tuple(captured)
+
+
+def _node_extras(node: Node, g: Tensor, create_graph: bool, capture: Any, given: set[int],
+                 wanted: dict[object, int], captured: list[Tensor | None]) -> Tensor:  # fmt: skip
+    """What a node's incoming gradient meets before its backward: the tensor hooks of
+    its output, ``retain_grad()``, and capture by ``autograd.grad``."""
+    if node._hooks is not None:
+        for hook in node._hooks:
+            out = hook(g)
+            g = out if out is not None else g
+    if node._retained is not None and capture is None:
+        retained = node._retained()
+        if retained is not None:
+            _accumulate(retained, g, create_graph, given)
+    if wanted and node in wanted:
+        captured[wanted[node]] = g
+    return g
 
 
 def _call_backward(node: Node, g: Tensor, create_graph: bool, edges: tuple[Any, ...]

@@ -164,7 +164,7 @@ class Exp(Node):
     save_output = True
 
     def backward(self, g):
-        return g * self.output
+        return self.vjp_output(lambda g, out: g * out, g)
 
 
 class Expm1(Node):
@@ -175,7 +175,7 @@ class Expm1(Node):
     save_output = True
 
     def backward(self, g):
-        return self.vjp(lambda g, out: g * (out + 1.0), g, self.output)
+        return self.vjp_output(lambda g, out: g * (out + 1.0), g)
 
 
 class Log(Node):
@@ -208,7 +208,7 @@ class Sqrt(Node):
     save_output = True
 
     def backward(self, g):
-        return self.vjp(lambda g, out: g / (out * 2.0), g, self.output)
+        return self.vjp_output(lambda g, out: g / (out * 2.0), g)
 
 
 class Sin(Node):
@@ -234,14 +234,15 @@ class Cos(Node):
 
 
 class Tanh(Node):
-    """out = tanh a;  da = g (1 - out^2)."""
+    """out = tanh a;  da = g (1 - out^2), computed as g - g out out (no Python-number
+    operand: numpy takes ~0.25 us longer on one)."""
 
     __slots__ = ()
     ufunc = np.tanh
     save_output = True
 
     def backward(self, g):
-        return self.vjp(lambda g, out: g * (1.0 - out * out), g, self.output)
+        return self.vjp_output(lambda g, out: g - g * out * out, g)
 
 
 class Sigmoid(Node):
@@ -254,7 +255,7 @@ class Sigmoid(Node):
         return sigmoid_array(a)
 
     def backward(self, g):
-        return self.vjp(lambda g, out: g * (out * (1.0 - out)), g, self.output)
+        return self.vjp_output(lambda g, out: g * (out * (1.0 - out)), g)
 
 
 def sigmoid_array(a: np.ndarray) -> np.ndarray:
