@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tinytorch.autograd import node as _node
 from tinytorch.autograd.anomaly import (
     detect_anomaly,
     is_anomaly_check_nan_enabled,
@@ -38,9 +39,7 @@ __all__ = [
 def _as_list(x: Any) -> list[Any]:
     if x is None:
         return []
-    from tinytorch.tensor import Tensor
-
-    return [x] if isinstance(x, Tensor) else list(x)
+    return [x] if isinstance(x, _node._tensor_cls) else list(x)
 
 
 def _make_grads(outputs: list[Tensor], grads: list[Any]) -> list[Tensor]:
@@ -59,7 +58,7 @@ def _make_grads(outputs: list[Tensor], grads: list[Any]) -> list[Tensor]:
                     f"grad can be implicitly created only for scalar outputs (got an output of "
                     f"shape {list(t.data.shape)}; pass gradient=... to backward)"
                 )
-            g = Tensor._make(np.ones_like(t.data))
+            g = Tensor._make(np.ones(t.data.shape, t.data.dtype))
         elif not isinstance(g, Tensor):
             g = Tensor._make(np.asarray(g, dtype=t.data.dtype))
         if g.data.shape != t.data.shape:

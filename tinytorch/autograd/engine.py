@@ -331,7 +331,7 @@ def _accumulate(t: Tensor, g: Tensor, create_graph: bool, given: set[int]) -> No
         g = g.detach()
         owner = memory_owner(g.data)
         if id(owner) in given:
-            g = g.clone()
+            g = _node._wrap(g.data.copy())  # clone, unrecorded
             owner = g.data
         given.add(id(owner))
     t.grad = g if t.grad is None else t.grad + g

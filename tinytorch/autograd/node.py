@@ -102,7 +102,10 @@ class Node:
             if n <= 2:
                 record = a._requires_grad or (b is not None and b._requires_grad)
             else:
-                record = any(t._requires_grad for t in inputs)
+                for t in inputs:
+                    if t._requires_grad:
+                        record = True
+                        break
         ufunc = cls.ufunc
         if ufunc is not None:  # one or two inputs, no parameters
             out = ufunc(a.data) if b is None else ufunc(a.data, b.data)
@@ -117,6 +120,8 @@ class Node:
                 out = node.forward(a.data, **params)
             elif n == 2:
                 out = node.forward(a.data, b.data, **params)  # type: ignore[union-attr]
+            elif n == 3:
+                out = node.forward(a.data, inputs[1].data, inputs[2].data, **params)
             else:
                 out = node.forward(*[t.data for t in inputs], **params)
         if type(out) is not np.ndarray:
@@ -134,10 +139,11 @@ class Node:
             fb = b.grad_fn  # type: ignore[union-attr]
             node.next_nodes = (ea, fb if fb is not None else (b if b._requires_grad else None))  # type: ignore[union-attr]
         else:
-            node.next_nodes = tuple([
-                t.grad_fn if t.grad_fn is not None else (t if t._requires_grad else None)
-                for t in inputs
-            ])  # fmt: skip
+            edges = [ea]
+            for t in inputs[1:]:
+                f = t.grad_fn
+                edges.append(f if f is not None else (t if t._requires_grad else None))
+            node.next_nodes = tuple(edges)
         node.out_shape = out.shape
         node.out_dtype = out.dtype
         node._hooks = node._retained = node._trace = None
@@ -149,7 +155,10 @@ class Node:
             elif n == 2:
                 node._versions = (a._vc[0], b._vc[0])  # type: ignore[union-attr]
             else:
-                node._versions = tuple([t._vc[0] for t in inputs])
+                versions = []
+                for t in inputs:
+                    versions.append(t._vc[0])
+                node._versions = tuple(versions)
         else:
             node._saved = None
         node._out = (out, result._vc) if cls.save_output else None

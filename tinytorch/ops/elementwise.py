@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinytorch.autograd import node as _node
 from tinytorch.autograd.node import Node
 
 
@@ -141,9 +142,8 @@ def _select_backward(node, g, wins):
 
 
 def _const(arr):
-    from tinytorch.autograd import node
-
-    return node._tensor_cls._make(np.asarray(arr))
+    """A tensor without history around ``arr``."""
+    return _node._wrap(np.asarray(arr))
 
 
 class Neg(Node):

@@ -57,12 +57,12 @@ class Linear(Node):
 
     def backward(self, g):
         x, w = self.inputs[:2]
-        need = self.needs_input_grad
-        gx = self.vjp(_matmul, g, w) if need[0] else None
-        gw = self.vjp(_matmul_at, g, x) if need[1] else None
-        if len(need) == 2:
+        edges = self.next_nodes
+        gx = self.vjp(_matmul, g, w) if edges[0] is not None else None
+        gw = self.vjp(_matmul_at, g, x) if edges[1] is not None else None
+        if len(edges) == 2:
             return gx, gw
-        return gx, gw, (self.vjp(_sum_rows, g) if need[2] else None)
+        return gx, gw, (self.vjp(_sum_rows, g) if edges[2] is not None else None)
 
 
 def _matmul(g, w):

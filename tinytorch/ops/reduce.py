@@ -20,12 +20,13 @@ class Sum(Node):
 
     def forward(self, a, axis, keepdims, dtype=None):
         self.axis, self.keepdims, self.in_shape = axis, keepdims, a.shape
-        return np.sum(a, axis=axis, keepdims=keepdims, dtype=dtype)
+        return np.add.reduce(a, axis=axis, dtype=dtype, keepdims=keepdims)  # np.sum, unwrapped
 
     def backward(self, g):
-        if not self.keepdims:
-            g = g.reshape(_keepdim_shape(self.in_shape, self.axis))
-        return g.expand(self.in_shape)
+        shape = g.data.shape if self.keepdims else _keepdim_shape(self.in_shape, self.axis)
+        if not STATE.enabled:  # first order: the same broadcast view, made in numpy
+            return _const(np.broadcast_to(g.data.reshape(shape), self.in_shape))
+        return g.reshape(shape).expand(self.in_shape)
 
 
 class _Extreme(Node):
@@ -55,7 +56,7 @@ class Amax(_Extreme):
     __slots__ = ()
 
     def forward(self, a, axis, keepdims):
-        out = np.max(a, axis=axis, keepdims=keepdims)
+        out = np.maximum.reduce(a, axis=axis, keepdims=keepdims)
         self._save(a, out, axis, keepdims)
         return out
 
@@ -66,7 +67,7 @@ class Amin(_Extreme):
     __slots__ = ()
 
     def forward(self, a, axis, keepdims):
-        out = np.min(a, axis=axis, keepdims=keepdims)
+        out = np.minimum.reduce(a, axis=axis, keepdims=keepdims)
         self._save(a, out, axis, keepdims)
         return out
 
@@ -145,9 +146,9 @@ class Softmax(Node):
 
     def forward(self, x, dim):
         self.dim = dim
-        e = x - np.max(x, axis=dim, keepdims=True)
+        e = x - np.maximum.reduce(x, axis=dim, keepdims=True)
         np.exp(e, out=e)
-        e /= np.sum(e, axis=dim, keepdims=True)
+        e /= np.add.reduce(e, axis=dim, keepdims=True)
         return e
 
     def backward(self, g):
@@ -156,7 +157,7 @@ class Softmax(Node):
             return p * (g - (g * p).sum(self.dim, keepdim=True))
         pd = p.data
         d = g.data * pd
-        s = np.sum(d, axis=self.dim, keepdims=True)
+        s = np.add.reduce(d, axis=self.dim, keepdims=True)
         np.subtract(g.data, s, out=d)
         d *= pd
         return _const(d)

@@ -165,7 +165,7 @@ def nll_loss(
     ``'mean'`` divides by ``sum_i weight[y_i]`` over the non-ignored entries."""
     reduction = _legacy(size_average, reduce, reduction)
     _check_reduction(reduction)
-    t = _class_targets("nll_loss", input, target, ignore_index)
+    t, _ = _class_targets("nll_loss", input, target, ignore_index)
     valid = t != ignore_index
     w_t = _class_weights(
         weight, t, valid, input.data.dtype, input.shape[_class_dim("nll_loss", input)]
