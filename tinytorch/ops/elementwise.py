@@ -283,7 +283,7 @@ class Relu(Node):
         # The mask [out > 0] is piecewise constant: as a constant, second derivatives stay
         # exact. On bare arrays (a first-order backward) numpy multiplies by the bools
         # directly, with no float copy of the mask.
-        return self.vjp(lambda g, mask: g * mask, g, _const(self.output.data > 0))
+        return self.vjp_output(lambda g, out: g * (out > 0), g)
 
 
 class Abs(Node):

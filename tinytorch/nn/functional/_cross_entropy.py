@@ -208,7 +208,7 @@ def _class_targets(
             f"shape {list(input.shape)}, got {list(t.shape)}"
         )
     if t.size:  # the usual case in two reductions: every entry a class, none ignored
-        lo, hi = int(t.min()), int(t.max())
+        lo, hi = int(np.minimum.reduce(t, None)), int(np.maximum.reduce(t, None))
         if lo >= 0 and hi < n_classes and not lo <= ignore_index <= hi:
             return t, True
     valid = t != ignore_index
