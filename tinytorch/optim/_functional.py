@@ -32,17 +32,27 @@ def add_(self: np.ndarray, other: np.ndarray, alpha: float, tmp: np.ndarray | No
     elif tmp is not None:
         np.multiply(other, alpha, out=tmp)
         np.add(self, tmp, out=self)
-    elif self.size <= _BLOCK or not self.flags.c_contiguous:
+    elif (
+        self.size <= _BLOCK or other.shape != self.shape
+        or not (self.flags.c_contiguous and other.flags.c_contiguous)
+    ):  # fmt: skip
         np.add(self, np.multiply(other, alpha), out=self)
     else:
-        flat = self.reshape(-1)  # a view: self is C-contiguous
-        src = np.broadcast_to(other, self.shape).reshape(-1)
+        # Rows of a (blocks, _BLOCK) view of both arrays, and the tail; alpha as a 0-d
+        # array of self's dtype (the value numpy gives a Python float here, ~0.25 us less
+        # per call).
+        n = self.size
+        m = n - n % _BLOCK
+        flat, src = self.reshape(-1), other.reshape(-1)  # views: both C-contiguous
+        a = np.array(alpha, dtype=self.dtype)
         scratch = np.empty(_BLOCK, dtype=self.dtype)
-        for start in range(0, flat.size, _BLOCK):
-            stop = min(start + _BLOCK, flat.size)
-            part = scratch[: stop - start]
-            np.multiply(src[start:stop], alpha, out=part)
-            np.add(flat[start:stop], part, out=flat[start:stop])
+        for w, g in zip(flat[:m].reshape(-1, _BLOCK), src[:m].reshape(-1, _BLOCK)):
+            np.multiply(g, a, out=scratch)
+            np.add(w, scratch, out=w)
+        if m < n:
+            part = scratch[: n - m]
+            np.multiply(src[m:], a, out=part)
+            np.add(flat[m:], part, out=flat[m:])
 
 
 def addcmul_(
