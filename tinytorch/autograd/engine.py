@@ -179,7 +179,7 @@ def run_backward(
                     live = nexts if needed is None else _live_edges(nexts, needed)
                     if live is not None:  # else nothing wanted lies behind this node
                         grads = _call_backward(node, g, create_graph, live)
-                if not retain_graph:
+                if not retain_graph and grads is not None:  # a node that ran frees its saved
                     if node.plain_release:
                         node._saved = node._out = None
                     else:
