@@ -429,3 +429,20 @@ def test_grad_computes_only_what_leads_to_the_inputs(lib):
     (gx,) = lib.autograd.grad((h * h).sum(), x)
     assert gx.tolist() == [[24.0] * 3] * 2 and calls == ["h"]
     assert w.grad is None
+
+
+def test_grad_keeps_saved_values_of_nodes_it_did_not_run() -> None:
+    """``autograd.grad`` runs only the nodes between its outputs and inputs; as in torch,
+    the others keep their saved values (a captured non-leaf's own node included), so a
+    later backward through them still works."""
+    results = []
+    for lib in (tt, torch):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        w = lib.tensor([0.5, -1.0], requires_grad=True)
+        a = x * w  # Mul saves both inputs; grad below captures a but does not run Mul
+        b = w.exp()  # saves its output; not on the path to a
+        (ga,) = lib.autograd.grad((a * 3.0 + b).sum(), [a])
+        (a + b).sum().backward()
+        results.append((ga, x.grad, w.grad))
+    for ours, theirs, what in zip(results[0], results[1], ("da", "dx", "dw")):
+        assert_same(ours, theirs, what=what)
