@@ -105,6 +105,21 @@ def test_conv2d(name: str, w: np.ndarray, kw: dict) -> None:
     check(lambda lib, x, w: lib.nn.functional.conv2d(x, w, **kw), X2, w)  # no bias
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")  # torch's
+@pytest.mark.parametrize("name,w,kw", CONV2D, ids=[c[0] for c in CONV2D])
+def test_conv2d_with_columns_made_in_chunks(name: str, w: np.ndarray, kw: dict,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """Convs whose columns exceed the keep budget make them in chunks of images, in forward
+    and again for the weight gradient: the same values, for every chunk size."""
+    x, b = R(5, 4, 6, 5), R(w.shape[0])
+    out = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w), **kw)
+    per_image = x.shape[1] * w.shape[2] * w.shape[3] * math.prod(out.shape[2:]) * x.itemsize
+    monkeypatch.setattr("tinytorch.ops.conv._COLS_KEEP_BYTES", 0)
+    for images in (1, 2, 5):  # 5 chunks, 3 (the last one shorter), 1
+        monkeypatch.setattr("tinytorch.ops.conv._COLS_CHUNK_BYTES", images * per_image)
+        check(lambda lib, x, w, b: lib.nn.functional.conv2d(x, w, b, **kw), x, w, b)
+
+
 def test_conv2d_double_backward() -> None:
     """Second order through the fused conv, e.g. a gradient penalty."""
     x, w, b = R(2, 2, 5, 4), R(3, 2, 3, 2), R(3)
