@@ -209,8 +209,9 @@ class Conv(Node):
     dx = Col2Im(W^T @ g),  dw = sum_n g @ cols^T,  db = sum of g over N and O.
     Under create_graph this is computed with tinytorch ops (``cols`` recomputed as an
     ``Im2Col`` node of x, so second derivatives reach x). A first-order backward
-    computes the same in numpy, reusing the forward's columns and fusing W^T @ g
-    into the col2im loop one kernel offset at a time (no (N, C*K, M) temporary).
+    computes the same in numpy: dw from the forward's columns (kept when small, else
+    made again in chunks: see ``_COLS_KEEP_BYTES``), dx fusing W^T @ g into the col2im
+    loop one kernel offset at a time (no (N, C*K, M) temporary).
     """
 
     __slots__ = ("cols", "geom", "groups")
