@@ -204,3 +204,28 @@ def test_malloc_tuning_is_applied_on_import_unless_disabled(setting: str) -> Non
                          check=True).stdout.strip()  # fmt: skip
     glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
     assert out == str(setting == "1" and glibc)
+
+
+@pytest.mark.parametrize(
+    "op,kept",
+    [
+        (lambda h: h * 0.5, False),  # d(h * c)/dh = c: h is not needed
+        (lambda h: 0.5 * h, False),
+        (lambda h: h / 4.0, False),  # d(h / c)/dh = 1/c
+        (lambda h: 4.0 / h, True),  # d(c / h)/dh = -c/h^2 reads h
+        (lambda h: h * h.detach(), True),  # dh reads the second factor: h's array again
+    ],
+)
+def test_mul_and_div_keep_only_the_inputs_a_gradient_reads(op, kept) -> None:
+    """``x * 0.5`` keeps no reference to x (torch's MulBackward saves only the scalar):
+    an activation scaled by a constant is not held until backward."""
+    w = tt.full((4,), 2.0, requires_grad=True)
+    h = w * 3.0  # a non-leaf: only the graph may keep it alive
+    ref = weakref.ref(h.data)
+    y = op(h)
+    del h
+    assert (ref() is not None) == kept
+    y.sum().backward()
+    tw = torch.full((4,), 2.0, requires_grad=True)
+    op(tw * 3.0).sum().backward()
+    assert_close(w.grad, tt.tensor(tw.grad.numpy()))

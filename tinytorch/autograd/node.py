@@ -67,6 +67,10 @@ class Node:
     #: Set on ops that save their inputs / output for backward.
     save_inputs: bool = False
     save_output: bool = False
+    #: For two-input ops that save their inputs: per input, whether only the *other*
+    #: input's gradient reads it (``Mul``: da = g b, db = g a). Such an input is not kept
+    #: when the other one needs no gradient (``x * 0.5`` keeps no copy of x).
+    save_crossed: tuple[bool, bool] | None = None
     #: Set on ops whose backward drops to raw numpy: no second derivative.
     once_differentiable: bool = False
     #: Set on ops whose forward is exactly one numpy ufunc of their one or two input
@@ -154,6 +158,13 @@ class Node:
                 node._versions = (a._vc[0],)
             elif n == 2:
                 node._versions = (a._vc[0], b._vc[0])  # type: ignore[union-attr]
+                crossed = cls.save_crossed
+                if crossed is not None:
+                    ea, eb = node.next_nodes
+                    node._saved = (
+                        None if crossed[0] and eb is None else a,
+                        None if crossed[1] and ea is None else b,
+                    )
             else:
                 versions = []
                 for t in inputs:
@@ -206,10 +217,14 @@ class Node:
         if saved is None:
             self._raise_freed()
         versions = self._versions
-        if len(saved) == 2 and saved[0]._vc[0] == versions[0] and saved[1]._vc[0] == versions[1]:
-            return saved  # the common case, spelled out
+        if len(saved) == 2:  # the common case, spelled out (None: not kept, see save_crossed)
+            s0, s1 = saved
+            if (s0 is None or s0._vc[0] == versions[0]) and (
+                s1 is None or s1._vc[0] == versions[1]
+            ):
+                return saved
         for t, v in zip(saved, versions):
-            if t._vc[0] != v:
+            if t is not None and t._vc[0] != v:
                 raise RuntimeError(
                     f"one of the variables needed for gradient computation has been "
                     f"modified by an inplace operation: [{t.dtype}{list(t.shape)}] is at "

@@ -45,6 +45,7 @@ class Mul(Node):
     __slots__ = ()
     ufunc = np.multiply
     save_inputs = True
+    save_crossed = (True, True)
 
     def backward(self, g):
         a, b = self.inputs
@@ -58,6 +59,7 @@ class Div(Node):
     __slots__ = ()
     ufunc = np.true_divide
     save_inputs = True
+    save_crossed = (True, False)  # b is read by both gradients
 
     def backward(self, g):
         a, b = self.inputs
