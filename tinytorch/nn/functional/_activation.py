@@ -170,8 +170,8 @@ class Gelu(Node):
             d *= -0.5
             d -= _LOG_SQRT_2PI
             np.exp(d, out=d)
-            d *= xd
-            d += self._cdf(xd)
+            d *= xd  # x phi(x)
+            self._add_cdf(d, xd)
         else:  # 0.5 k (1 - h^2) x (1 + 3 a x^2) + 0.5 (1 + h), h recomputed
             h = _tanh_inner(xd)
             d = h * h
@@ -188,16 +188,22 @@ class Gelu(Node):
         d *= g.data
         return Tensor._make(d)
 
-    def _cdf(self, x: np.ndarray) -> np.ndarray:
-        """Phi(x) = y / x from the saved output, which the next layer keeps anyway (so
-        GELU holds no array of its own), 1/2 at x = 0; recomputed if y changed in place."""
+    def _add_cdf(self, d: np.ndarray, x: np.ndarray) -> None:
+        """d += Phi(x), in place: Phi(x) = y / x from the saved output, which the next
+        layer keeps anyway (so GELU holds no array of its own), as d = (x d + y) / x
+        (no x-sized temporary), 1/2 at x = 0; recomputed if y changed in place."""
         if self._out is None:
             self._raise_freed()
         y, version = self._out
         if version[0] != 0:
-            return normal_cdf_array(x)
-        c = np.full_like(y, 0.5)
-        return np.divide(y, x, out=c, where=x != 0)
+            d += normal_cdf_array(x)
+            return
+        d *= x
+        d += y
+        mask = x != 0
+        np.divide(d, x, out=d, where=mask)
+        np.logical_not(mask, out=mask)
+        d[mask] = 0.5  # Phi(0); x phi(x) is 0 there
 
 
 def _tanh_inner(x: np.ndarray) -> np.ndarray:
