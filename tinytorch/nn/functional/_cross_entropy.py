@@ -71,7 +71,8 @@ class CrossEntropyIndices(Node):
         z = x - np.maximum.reduce(x, axis=cd, keepdims=True)
         e = np.exp(z)
         s = np.add.reduce(e, axis=cd, keepdims=True)
-        self.p = e / s
+        e /= s
+        self.p = e
         log_s = np.log(s)
         logp_t = z[self.pick] - log_s.reshape(t.shape)  # log p[i, y_i]
         loss = -logp_t if w_t is None else -(w_t * logp_t)
