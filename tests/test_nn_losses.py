@@ -454,3 +454,18 @@ def test_extra_loss_modules_repr_and_reduction(cls, kwargs):
     assert repr(ours) == repr(theirs)
     assert ours.reduction == theirs.reduction
     assert list(ours.state_dict()) == list(theirs.state_dict())
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"weight": WC, "ignore_index": 3}])
+def test_cross_entropy_of_transposed_logits(kwargs):
+    """Logits that are a transposed view (not C-ordered) give torch's loss and gradient."""
+    x, t = R(4, 6), with_ignored(IDX(4, 6), kwargs.get("ignore_index", -100))
+    grads = []
+    for lib in (tinytorch, torch):
+        xt = lib.tensor(x, requires_grad=True)
+        kw = {k: lib.tensor(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
+        loss = lib.nn.functional.cross_entropy(xt.t(), lib.tensor(t), **kw)
+        loss.backward()
+        grads.append((loss, xt.grad))
+    assert_same(grads[0][0], grads[1][0], **TOL)
+    assert_same(grads[0][1], grads[1][1], **TOL)

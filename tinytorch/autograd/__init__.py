@@ -43,8 +43,6 @@ def _as_list(x: Any) -> list[Any]:
 
 
 def _make_grads(outputs: list[Tensor], grads: list[Any]) -> list[Tensor]:
-    from tinytorch.tensor import Tensor
-
     if not grads:
         grads = [None] * len(outputs)
     if len(grads) != len(outputs):
@@ -58,9 +56,9 @@ def _make_grads(outputs: list[Tensor], grads: list[Any]) -> list[Tensor]:
                     f"grad can be implicitly created only for scalar outputs (got an output of "
                     f"shape {list(t.data.shape)}; pass gradient=... to backward)"
                 )
-            g = Tensor._make(np.ones(t.data.shape, t.data.dtype))
-        elif not isinstance(g, Tensor):
-            g = Tensor._make(np.asarray(g, dtype=t.data.dtype))
+            g = _node._wrap(np.ones(t.data.shape, t.data.dtype))
+        elif not isinstance(g, _node._tensor_cls):
+            g = _node._wrap(np.asarray(g, dtype=t.data.dtype))
         if g.data.shape != t.data.shape:
             raise RuntimeError(
                 f"Mismatch in shape: grad_output[0] has a shape of {list(g.data.shape)} and "

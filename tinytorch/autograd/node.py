@@ -61,7 +61,7 @@ class Node:
     _hooks: list[Any] | None
     _retained: Any  # weakref to the tensor that retain_grad()s this output, or None
     _trace: Any
-    _saved: tuple[Tensor, ...] | None
+    _saved: tuple[Any, ...] | None  # Tensors (None: an input not kept, see save_crossed)
     _versions: tuple[int, ...]
     _out: tuple[np.ndarray, list[int]] | None
     #: Set on ops that save their inputs / output for backward.

@@ -36,13 +36,14 @@ from tinytorch.autograd.node import Node
 from tinytorch.tensor import Tensor
 
 
-def _class_index(t: np.ndarray, cd: int) -> tuple[np.ndarray, ...]:
-    """The index that picks x[..., t, ...] along the class dim ``cd`` of x: ``x[index]``
-    has t's shape (an open grid over t's dims with t inserted at ``cd``)."""
+def _class_index(t: np.ndarray, cd: int, shape: tuple[int, ...]) -> np.ndarray:
+    """The flat index that picks x[..., t, ...] along the class dim ``cd`` of a
+    C-contiguous x of ``shape``: ``x.reshape(-1)[index]`` has t's shape. (One integer
+    index: numpy takes it ~5x faster than a tuple of index arrays.)"""
     if t.ndim == 1 and cd == 1:  # (N, C) logits: the common case
-        return (np.arange(t.shape[0]), t)
+        return np.arange(t.shape[0]) * shape[1] + t
     grid = np.indices(t.shape, sparse=True)
-    return tuple(grid[:cd]) + (t,) + tuple(grid[cd:])
+    return np.ravel_multi_index(tuple(grid[:cd]) + (t,) + tuple(grid[cd:]), shape)
 
 
 def _expand(a: np.ndarray, cd: int) -> np.ndarray:
@@ -64,17 +65,18 @@ class CrossEntropyIndices(Node):
     save_inputs = True
 
     def forward(self, x, t, w_t, valid, class_w, eps, reduction, cd):
-        self.pick, self.w_t, self.valid, self.class_w = _class_index(t, cd), w_t, valid, class_w
+        self.pick = _class_index(t, cd, x.shape)  # into the C-ordered z, p and gradient
+        self.w_t, self.valid, self.class_w = w_t, valid, class_w
         self.eps, self.reduction, self.cd = eps, reduction, cd
         n_classes = x.shape[cd]
         # ufunc.reduce skips np.max/np.sum's Python wrappers (~1.5 us each on small arrays)
-        z = x - np.maximum.reduce(x, axis=cd, keepdims=True)
+        z = np.subtract(x, np.maximum.reduce(x, axis=cd, keepdims=True), order="C")
         e = np.exp(z)
         s = np.add.reduce(e, axis=cd, keepdims=True)
         e /= s
         self.p = e
         log_s = np.log(s)
-        logp_t = z[self.pick] - log_s.reshape(t.shape)  # log p[i, y_i]
+        logp_t = z.reshape(-1)[self.pick] - log_s.reshape(t.shape)  # log p[i, y_i]
         loss = -logp_t if w_t is None else -(w_t * logp_t)
         total_w = float(class_w.sum()) if class_w is not None else float(n_classes)
         self.coef_p = (1.0 - eps) * (1.0 if w_t is None else w_t)
@@ -97,7 +99,7 @@ class CrossEntropyIndices(Node):
     def _onehot_coef(self, dtype: np.dtype) -> np.ndarray:
         """(1 - eps) w_i at [i, y_i] (a dense array, used by the Tensor-op path)."""
         oh = np.zeros(self.p.shape, dtype=dtype)
-        oh[self.pick] = (1.0 - self.eps) * (1.0 if self.w_t is None else self.w_t)
+        oh.reshape(-1)[self.pick] = (1.0 - self.eps) * (1.0 if self.w_t is None else self.w_t)
         return oh
 
     def _per_entry(self, a: Any) -> Any:
@@ -124,9 +126,10 @@ class CrossEntropyIndices(Node):
             return gi * lin
         gd = g.data * self.scale
         gi = _expand(gd, cd) if gd.ndim else gd
-        gx = self.p * np.asarray(self._per_entry(self.coef_p) * gi, dtype=dtype)
+        gx = np.multiply(self.p, np.asarray(self._per_entry(self.coef_p) * gi, dtype=dtype),
+                         order="C")  # fmt: skip
         w_g = gd if self.w_t is None else self.w_t * gd
-        gx[self.pick] -= np.asarray((1.0 - eps) * w_g, dtype=dtype)  # one target per row
+        gx.reshape(-1)[self.pick] -= np.asarray((1.0 - eps) * w_g, dtype=dtype)  # a view
         if eps:
             cw = self.class_w if self.class_w is not None else 1.0
             v = 1.0 if self.valid is None else _expand(self.valid, cd)
