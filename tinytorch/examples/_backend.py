@@ -8,17 +8,18 @@ PyTorch its own format.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import importlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-__all__ = ["BACKENDS", "Backend", "get_backend", "limit_threads"]
+__all__ = ["BACKENDS", "Backend", "add_backend_arg", "get_backend", "limit_threads", "run_main"]
 
 BACKENDS = ("tinytorch", "torch")
 
@@ -110,3 +111,21 @@ def limit_threads(backend: Backend, threads: int | None) -> Iterator[None]:
         raise ImportError("--threads needs threadpoolctl (pip install threadpoolctl)") from None
     with threadpool_limits(threads):
         yield
+
+
+def add_backend_arg(p: argparse.ArgumentParser) -> None:
+    """Add ``--backend`` and ``--threads`` (see :func:`limit_threads`)."""
+    p.add_argument("--threads", type=int, help="CPU threads for the math (default: all)")
+    p.add_argument("--backend", choices=BACKENDS, default="tinytorch",
+                   help="library to run on (torch for a side-by-side timing)")  # fmt: skip
+
+
+def run_main(p: argparse.ArgumentParser, argv: list[str] | None,
+             run: Callable[[argparse.Namespace, Any], int]) -> int:  # fmt: skip
+    """An example's ``main``: add ``--backend``/``--threads`` to ``p``, parse ``argv``
+    and return ``run(args, torch)`` with the chosen library, within its thread limit."""
+    add_backend_arg(p)
+    args = p.parse_args(argv)
+    backend = get_backend(args.backend)
+    with limit_threads(backend, args.threads):
+        return run(args, backend.torch)

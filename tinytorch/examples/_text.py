@@ -9,18 +9,25 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DEFAULT_TEXT", "CharCorpus", "add_backend_arg"]
+__all__ = ["DEFAULT_TEXT", "CharCorpus", "add_text_args"]
 
 #: The bundled text: original stories and verse written for these examples (no licence
 #: restrictions), about 21 KB of plain ASCII.
 DEFAULT_TEXT = "lighthouse_tales.txt"
 
 
-def add_backend_arg(p: argparse.ArgumentParser) -> None:
-    """Add ``--backend`` and ``--threads`` (see :func:`_backend.limit_threads`)."""
-    p.add_argument("--threads", type=int, help="CPU threads for the math (default: all)")
-    p.add_argument("--backend", choices=("tinytorch", "torch"), default="tinytorch",
-                   help="library to run on (torch for a side-by-side timing)")  # fmt: skip
+def add_text_args(p: argparse.ArgumentParser, block_help: str) -> None:
+    """The options both language-model examples take (data, length, reports, sampling)."""
+    p.add_argument("--text", help="a UTF-8 text file (default: the bundled stories)")
+    p.add_argument("--steps", type=int, default=600, help="training steps")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--block", type=int, default=64, help=block_help)
+    p.add_argument("--eval-every", type=int, default=100, help="steps between loss reports")
+    p.add_argument("--eval-batches", type=int, default=4)
+    p.add_argument("--sample-len", type=int, default=400, help="characters to sample at the end")
+    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--prompt", default="The keeper ")
+    p.add_argument("--seed", type=int, default=0)
 
 
 class CharCorpus:

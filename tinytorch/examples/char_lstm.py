@@ -16,8 +16,8 @@ import argparse
 import time
 from typing import Any
 
-from tinytorch.examples._backend import get_backend, limit_threads
-from tinytorch.examples._text import CharCorpus, add_backend_arg
+from tinytorch.examples._backend import run_main
+from tinytorch.examples._text import CharCorpus, add_text_args
 
 __all__ = ["build_model", "main"]
 
@@ -78,25 +78,12 @@ def sample(torch: Any, model: Any, corpus: CharCorpus, prompt: str, length: int,
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--text", help="a UTF-8 text file (default: the bundled stories)")
-    p.add_argument("--steps", type=int, default=600, help="training steps")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--block", type=int, default=64, help="characters per training sequence")
+    add_text_args(p, block_help="characters per training sequence")
     p.add_argument("--embed", type=int, default=32, help="character embedding size")
     p.add_argument("--hidden", type=int, default=128, help="LSTM hidden size")
     p.add_argument("--layers", type=int, default=1, help="stacked LSTM layers")
     p.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
-    p.add_argument("--eval-every", type=int, default=100, help="steps between loss reports")
-    p.add_argument("--eval-batches", type=int, default=4)
-    p.add_argument("--sample-len", type=int, default=400, help="characters to sample at the end")
-    p.add_argument("--temperature", type=float, default=0.8)
-    p.add_argument("--prompt", default="The keeper ")
-    p.add_argument("--seed", type=int, default=0)
-    add_backend_arg(p)
-    args = p.parse_args(argv)
-    backend = get_backend(args.backend)
-    with limit_threads(backend, args.threads):
-        return run(args, backend.torch)
+    return run_main(p, argv, run)
 
 
 def run(args: argparse.Namespace, torch: Any) -> int:

@@ -20,8 +20,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from tinytorch.examples._backend import get_backend, limit_threads
-from tinytorch.examples._text import CharCorpus, add_backend_arg
+from tinytorch.examples._backend import run_main
+from tinytorch.examples._text import CharCorpus, add_text_args
 
 __all__ = ["GPTConfig", "build_gpt", "main"]
 
@@ -152,27 +152,14 @@ def build_gpt(torch: Any, config: GPTConfig) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--text", help="a UTF-8 text file (default: the bundled stories)")
-    p.add_argument("--steps", type=int, default=600, help="training steps")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--block", type=int, default=64, help="context length in characters")
+    add_text_args(p, block_help="context length in characters")
     p.add_argument("--n-layer", type=int, default=2)
     p.add_argument("--n-head", type=int, default=4)
     p.add_argument("--n-embd", type=int, default=64)
     p.add_argument("--dropout", type=float, default=0.0)
     p.add_argument("--lr", type=float, default=3e-3, help="peak AdamW learning rate")
     p.add_argument("--weight-decay", type=float, default=0.1)
-    p.add_argument("--eval-every", type=int, default=100, help="steps between loss reports")
-    p.add_argument("--eval-batches", type=int, default=4)
-    p.add_argument("--sample-len", type=int, default=400, help="characters to sample at the end")
-    p.add_argument("--temperature", type=float, default=0.8)
-    p.add_argument("--prompt", default="The keeper ")
-    p.add_argument("--seed", type=int, default=0)
-    add_backend_arg(p)
-    args = p.parse_args(argv)
-    backend = get_backend(args.backend)
-    with limit_threads(backend, args.threads):
-        return run(args, backend.torch)
+    return run_main(p, argv, run)
 
 
 def run(args: argparse.Namespace, torch: Any) -> int:

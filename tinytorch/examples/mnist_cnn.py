@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tinytorch.examples._app_data import DEFAULT_DATA_DIR
-from tinytorch.examples._backend import get_backend, limit_threads
-from tinytorch.examples._text import add_backend_arg
+from tinytorch.examples._backend import run_main
 
 __all__ = ["build_net", "main"]
 
@@ -106,11 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit-test", type=int, help="use only the first N test images")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--save", metavar="FILE", help="save the trained weights")
-    add_backend_arg(p)
-    args = p.parse_args(argv)
-    backend = get_backend(args.backend)
-    with limit_threads(backend, args.threads):
-        return run(args, backend.torch)
+    return run_main(p, argv, run)
 
 
 def run(args: argparse.Namespace, torch: Any) -> int:

@@ -16,8 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from tinytorch.examples._backend import get_backend, limit_threads
-from tinytorch.examples._text import add_backend_arg
+from tinytorch.examples._backend import run_main
 
 __all__ = ["main", "target"]
 
@@ -63,11 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--points", type=int, default=256, help="training points")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--plot", metavar="FILE", help="save a PNG of the fit")
-    add_backend_arg(p)
-    args = p.parse_args(argv)
-    backend = get_backend(args.backend)
-    with limit_threads(backend, args.threads):
-        return run(args, backend.torch)
+    return run_main(p, argv, run)
 
 
 def run(args: argparse.Namespace, torch: Any) -> int:
