@@ -310,18 +310,24 @@ def log(msg: str) -> None:
 # ----------------------------------------------------------------------------- phases
 
 
-def collect_info(cfg: Config) -> dict[str, Any]:
-    """Versions and thread pools as seen by a fresh worker of each engine."""
-    workers = {e: Worker("info", e, cfg.child_env("info")) for e in cfg.engines}
+def _one_answer_each(workers: dict[str, Worker], timeout: float, failed: str) -> dict[str, Any]:
+    """Each worker's one reply (``{"status": failed, "error": ...}`` if it failed); the
+    workers are closed."""
     out: dict[str, Any] = {}
     for engine, w in workers.items():
         try:
-            out[engine] = w.recv(cfg.timeout)
+            out[engine] = w.recv(timeout)
         except WorkerError as exc:
-            out[engine] = {"status": "unavailable", "error": str(exc)}
+            out[engine] = {"status": failed, "error": str(exc)}
         finally:
             w.close()
     return out
+
+
+def collect_info(cfg: Config) -> dict[str, Any]:
+    """Versions and thread pools as seen by a fresh worker of each engine."""
+    workers = {e: Worker("info", e, cfg.child_env("info")) for e in cfg.engines}
+    return _one_answer_each(workers, cfg.timeout, "unavailable")
 
 
 def measure_memory(
@@ -329,15 +335,7 @@ def measure_memory(
 ) -> dict[str, Any]:
     """Memory + correctness values of each engine, each in a fresh process."""
     workers = {e: Worker("mem", e, cfg.child_env("mem"), mod.NAME, size) for e in engines}
-    out: dict[str, Any] = {}
-    for engine, w in workers.items():
-        try:
-            out[engine] = w.recv(cfg.timeout)
-        except WorkerError as exc:
-            out[engine] = {"status": "error", "error": str(exc)}
-        finally:
-            w.close()
-    return out
+    return _one_answer_each(workers, cfg.timeout, "error")
 
 
 def spawn_timing_workers(

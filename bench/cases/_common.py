@@ -59,6 +59,20 @@ class Bench:
     scratch: Sequence[np.ndarray] = ()
 
 
+def train_step(opt: Any, loss_of: Callable[[], Any]) -> Bench:
+    """The step every torch-API training case times: ``zero_grad``, ``loss_of()`` (the
+    forward), ``backward``, ``opt.step()``; it returns the loss."""
+
+    def step() -> object:
+        opt.zero_grad()
+        loss = loss_of()
+        loss.backward()
+        opt.step()
+        return loss
+
+    return Bench(step)
+
+
 class Case:
     """Holds the state of the case that is set up in this process.
 

@@ -26,6 +26,7 @@ from bench.cases._common import (
     maxpool2_fwd,
     param_array,
     softmax_ce_grad_,
+    train_step,
 )
 from bench.engines import import_engine
 
@@ -72,15 +73,7 @@ def build_torch_like(tt: ModuleType, batch: int) -> Bench:
     xn, yn = make_data(batch)
     x, y = tt.tensor(xn), tt.tensor(yn)
     cross_entropy = tt.nn.functional.cross_entropy
-
-    def step() -> object:
-        opt.zero_grad()
-        loss = cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return Bench(step)
+    return train_step(opt, lambda: cross_entropy(model(x), y))
 
 
 def build_numpy(batch: int) -> Bench:

@@ -15,7 +15,15 @@ from types import ModuleType
 
 import numpy as np
 
-from bench.cases._common import Bench, Case, data_rng, load_params, param_array, softmax_ce_grad_
+from bench.cases._common import (
+    Bench,
+    Case,
+    data_rng,
+    load_params,
+    param_array,
+    softmax_ce_grad_,
+    train_step,
+)
 from bench.engines import import_engine
 
 NAME = "lstm"
@@ -47,17 +55,7 @@ def build_torch_like(tt: ModuleType, seq: int) -> Bench:
     xn, yn = make_data(seq)
     x, y = tt.tensor(xn), tt.tensor(yn)
     cross_entropy = tt.nn.functional.cross_entropy
-
-    def step() -> object:
-        opt.zero_grad()
-        out, _ = lstm(x)
-        logits = head(out)
-        loss = cross_entropy(logits.reshape(-1, N_CLASSES), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return Bench(step)
+    return train_step(opt, lambda: cross_entropy(head(lstm(x)[0]).reshape(-1, N_CLASSES), y))
 
 
 def _sigmoid_(a: np.ndarray) -> None:

@@ -14,7 +14,15 @@ from types import ModuleType
 
 import numpy as np
 
-from bench.cases._common import Bench, Case, data_rng, load_params, param_array, softmax_ce_grad_
+from bench.cases._common import (
+    Bench,
+    Case,
+    data_rng,
+    load_params,
+    param_array,
+    softmax_ce_grad_,
+    train_step,
+)
 from bench.engines import import_engine
 
 NAME = "mlp"
@@ -61,15 +69,7 @@ def build_torch_like(tt: ModuleType, batch: int) -> Bench:
     xn, yn = make_data(batch)
     x, y = tt.tensor(xn), tt.tensor(yn)
     cross_entropy = tt.nn.functional.cross_entropy
-
-    def step() -> object:
-        opt.zero_grad()
-        loss = cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return Bench(step)
+    return train_step(opt, lambda: cross_entropy(model(x), y))
 
 
 def numpy_weights() -> list[tuple[np.ndarray, np.ndarray]]:

@@ -17,7 +17,7 @@ from types import ModuleType
 
 import numpy as np
 
-from bench.cases._common import Bench, Case, data_rng, load_params, torch_like
+from bench.cases._common import Bench, Case, data_rng, load_params, torch_like, train_step
 
 NAME = "transformer"
 TITLE = "2-block GPT d128 h4 T64 B16 V65, train step (SGD)"
@@ -116,16 +116,7 @@ def build(engine: str, size: str) -> Bench:
     idx_n, tgt_n, pos_n, mask_n = make_data(cfg)
     idx, tgt, pos, mask = (tt.tensor(a) for a in (idx_n, tgt_n, pos_n, mask_n))
     cross_entropy = tt.nn.functional.cross_entropy
-
-    def step() -> object:
-        opt.zero_grad()
-        logits = model(idx, pos, mask)
-        loss = cross_entropy(logits.reshape(-1, cfg.vocab), tgt)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return Bench(step)
+    return train_step(opt, lambda: cross_entropy(model(idx, pos, mask).reshape(-1, cfg.vocab), tgt))
 
 
 _case = Case(build)
