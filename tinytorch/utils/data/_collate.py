@@ -76,15 +76,7 @@ def default_collate(batch: Any) -> Any:
     if isinstance(elem, (str, bytes)):
         return batch
     if isinstance(elem, collections.abc.Mapping):
-        fields = {key: default_collate([d[key] for d in batch]) for key in elem}
-        try:
-            if isinstance(elem, collections.abc.MutableMapping):
-                clone: Any = copy.copy(elem)  # keeps e.g. OrderedDict or a custom class
-                clone.update(fields)
-                return clone
-            return type(elem)(fields)  # type: ignore[call-arg]  # a concrete mapping type
-        except TypeError:  # a mapping type that cannot be built from a dict
-            return fields
+        return _like_mapping(elem, {key: default_collate([d[key] for d in batch]) for key in elem})
     if isinstance(elem, tuple) and hasattr(elem, "_fields"):  # namedtuple
         return type(elem)(*(default_collate(samples) for samples in zip(*batch)))
     if isinstance(elem, collections.abc.Sequence):
@@ -92,16 +84,7 @@ def default_collate(batch: Any) -> Any:
         if any(len(sample) != size for sample in batch):
             raise RuntimeError("each element in list of batch should be of equal size")
         columns = [default_collate(samples) for samples in zip(*batch)]
-        if isinstance(elem, tuple):
-            return columns
-        try:
-            if isinstance(elem, collections.abc.MutableSequence):
-                clone = copy.copy(elem)
-                clone[:] = columns
-                return clone
-            return type(elem)(columns)  # type: ignore[call-arg]  # a concrete sequence type
-        except TypeError:
-            return columns
+        return columns if isinstance(elem, tuple) else _like_sequence(elem, columns)
     raise TypeError(_ERR.format(type(elem)))
 
 
@@ -119,27 +102,38 @@ def default_convert(data: Any) -> Any:
     if isinstance(data, (np.bool_, np.number)):
         return Tensor._make(np.asarray(data))
     if isinstance(data, collections.abc.Mapping):
-        fields = {key: default_convert(data[key]) for key in data}
-        try:
-            if isinstance(data, collections.abc.MutableMapping):
-                clone: Any = copy.copy(data)
-                clone.update(fields)
-                return clone
-            return type(data)(fields)  # type: ignore[call-arg]  # a concrete mapping type
-        except TypeError:
-            return fields
+        return _like_mapping(data, {key: default_convert(data[key]) for key in data})
     if isinstance(data, tuple) and hasattr(data, "_fields"):
         return type(data)(*(default_convert(d) for d in data))
     if isinstance(data, tuple):
         return [default_convert(d) for d in data]
     if isinstance(data, collections.abc.Sequence) and not isinstance(data, (str, bytes)):
-        items = [default_convert(d) for d in data]
-        try:
-            if isinstance(data, collections.abc.MutableSequence):
-                clone = copy.copy(data)
-                clone[:] = items
-                return clone
-            return type(data)(items)  # type: ignore[call-arg]  # a concrete sequence type
-        except TypeError:
-            return items
+        return _like_sequence(data, [default_convert(d) for d in data])
     return data
+
+
+def _like_mapping(like: Any, fields: dict[Any, Any]) -> Any:
+    """``fields`` in a mapping of ``like``'s type (a copy of it, updated, for mutable
+    mappings: keeps e.g. OrderedDict or a custom class); a dict if the type cannot be
+    built from one."""
+    try:
+        if isinstance(like, collections.abc.MutableMapping):
+            clone = copy.copy(like)
+            clone.update(fields)
+            return clone
+        return type(like)(fields)
+    except TypeError:
+        return fields
+
+
+def _like_sequence(like: Any, items: list[Any]) -> Any:
+    """``items`` in a sequence of ``like``'s type, as :func:`_like_mapping`; a list if
+    the type cannot be built from one."""
+    try:
+        if isinstance(like, collections.abc.MutableSequence):
+            clone = copy.copy(like)
+            clone[:] = items
+            return clone
+        return type(like)(items)
+    except TypeError:
+        return items

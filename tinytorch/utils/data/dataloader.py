@@ -25,7 +25,13 @@ from tinytorch import random as _random
 from tinytorch.tensor import Tensor
 from tinytorch.utils.data._collate import default_collate, default_convert
 from tinytorch.utils.data.dataset import Dataset, IterableDataset, _tensor_source
-from tinytorch.utils.data.sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
+from tinytorch.utils.data.sampler import (
+    BatchSampler,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    _check_positive_int,
+)
 
 __all__ = ["DataLoader", "get_worker_info"]
 
@@ -136,12 +142,8 @@ class DataLoader:
         if batch_size is not None and batch_sampler is None and not self._iterable:
             assert sampler is not None  # set just above for map-style datasets
             batch_sampler = BatchSampler(sampler, batch_size, drop_last)  # validates batch_size
-        elif batch_size is not None and (
-            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0
-        ):
-            raise ValueError(
-                f"batch_size should be a positive integer value, but got batch_size={batch_size}"
-            )
+        elif batch_size is not None:
+            _check_positive_int("batch_size", batch_size)
 
         self.dataset = dataset
         self.batch_size = batch_size

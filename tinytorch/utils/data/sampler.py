@@ -55,6 +55,11 @@ def _check_positive_int(name: str, value: Any) -> None:
         raise ValueError(f"{name} should be a positive integer value, but got {name}={value}")
 
 
+def _check_bool(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} should be a boolean value, but got {name}={value}")
+
+
 class SequentialSampler(Sampler[int]):
     """``0, 1, ..., len(data_source) - 1``."""
 
@@ -90,10 +95,7 @@ class RandomSampler(Sampler[int]):
         num_samples: int | None = None,
         generator: _random.Generator | None = None,
     ) -> None:
-        if not isinstance(replacement, bool):
-            raise TypeError(
-                f"replacement should be a boolean value, but got replacement={replacement}"
-            )
+        _check_bool("replacement", replacement)
         self.data_source = data_source
         self.replacement = replacement
         self._num_samples = num_samples
@@ -151,10 +153,7 @@ class WeightedRandomSampler(Sampler[int]):
         generator: _random.Generator | None = None,
     ) -> None:
         _check_positive_int("num_samples", num_samples)
-        if not isinstance(replacement, bool):
-            raise TypeError(
-                f"replacement should be a boolean value, but got replacement={replacement}"
-            )
+        _check_bool("replacement", replacement)
         w = np.asarray(weights, dtype=np.float64)
         if w.ndim != 1:
             raise ValueError(
