@@ -105,10 +105,6 @@ def _canonical_mask(mask: Tensor | None, mask_name: str, target_dtype: np.dtype
     return Tensor._make(np.where(mask.data, -np.inf, 0.0).astype(target_dtype))
 
 
-def _none_or_dtype(mask: Tensor | None) -> np.dtype | None:
-    return None if mask is None else mask.data.dtype
-
-
 def _check_shapes(query: Tensor, key: Tensor, value: Tensor, key_padding_mask: Tensor | None,
                   attn_mask: Tensor | None, num_heads: int) -> bool:  # fmt: skip
     """torch's ``_mha_shape_check``: validate the ranks and return whether batched."""
