@@ -72,7 +72,6 @@ def test_gpt_ties_weights_and_masks_the_future():
 
 @pytest.mark.parametrize("script", [char_lstm, gpt])
 def test_language_models_on_torch_too(script, capsys):
-    pytest.importorskip("torch")
     extra = ["--hidden", "16"] if script is char_lstm else ["--n-layer", "1", "--n-embd", "16"]
     assert script.main([*LM_TINY, *extra, "--backend", "torch"]) == 0
     assert "--- sample ---" in capsys.readouterr().out

@@ -183,7 +183,6 @@ def test_finished_run_resumes_to_a_summary(tmp_path, capsys):
 
 
 def test_torch_backend_runs_the_same_script(tmp_path):
-    pytest.importorskip("torch")
     assert _run(tmp_path, *TINY, "--epochs", "1", "--backend", "torch") == 0
     assert (tmp_path / "checkpoint.pt").exists()
     assert _metrics(tmp_path)["config"]["backend"] == "torch"
