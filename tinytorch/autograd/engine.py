@@ -26,21 +26,8 @@ def _count_dependencies(roots: list[object], needed: set[int] | None) -> dict[ob
     (through the ``needed`` nodes only, when given)."""
     deps: dict[object, int] = {}
     stack = [r for r in roots if isinstance(r, Node)]
-    if needed is None and len(roots) == 1:  # loss.backward(): the loop at its leanest
-        get = deps.get
-        push = stack.append
-        while stack:
-            for nxt in stack.pop().next_nodes:
-                if nxt is not None:
-                    n = get(nxt)
-                    if n is None:
-                        deps[nxt] = 1
-                        if isinstance(nxt, Node):
-                            push(nxt)
-                    else:
-                        deps[nxt] = n + 1
-        return deps
-    root_ids = set(map(id, roots))  # a root reached from another is expanded once
+    # A root reached from another root is expanded once (as a root); one root cannot be.
+    root_ids = set(map(id, roots)) if len(roots) > 1 else ()
     while stack:
         for nxt in stack.pop().next_nodes:
             if nxt is None or (needed is not None and id(nxt) not in needed):
