@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -185,14 +185,18 @@ _COLS_KEEP_BYTES = 1 << 22
 _COLS_CHUNK_BYTES = 1 << 21
 
 
-def _chunks(x: np.ndarray, geom: Geometry) -> list[slice] | None:
-    """Slices of x's batch whose columns take about ``_COLS_CHUNK_BYTES`` each; None
-    when all of them fit in ``_COLS_KEEP_BYTES`` (made at once, and kept)."""
-    per_image = x.shape[1] * math.prod(geom.kernel) * math.prod(geom.out) * x.itemsize
-    if per_image * x.shape[0] <= _COLS_KEEP_BYTES:
-        return None
-    step = max(1, _COLS_CHUNK_BYTES // per_image)
-    return [slice(i, i + step) for i in range(0, x.shape[0], step)]
+def _cols_bytes_per_image(x: np.ndarray, geom: Geometry) -> int:
+    return x.shape[1] * math.prod(geom.kernel) * math.prod(geom.out) * x.itemsize
+
+
+def _column_chunks(x: np.ndarray, geom: Geometry, groups: int
+                   ) -> Iterator[tuple[slice, np.ndarray]]:  # fmt: skip
+    """(a slice of x's batch, its columns (n, G, C/G*K, M)), ``_COLS_CHUNK_BYTES`` each."""
+    step = max(1, _COLS_CHUNK_BYTES // _cols_bytes_per_image(x, geom))
+    for i in range(0, x.shape[0], step):
+        part = slice(i, i + step)
+        cols = im2col(x[part], geom)  # (n, C*K, M)
+        yield part, cols.reshape(cols.shape[0], groups, -1, cols.shape[2])
 
 
 class Conv(Node):
@@ -223,8 +227,8 @@ class Conv(Node):
         m = math.prod(geom.out)
         ck_g = w[0].size  # C/G * K
         w3 = w.reshape(groups, f // groups, ck_g)
-        parts = None if _is_pointwise(geom) else _chunks(x, geom)
-        if parts is None:  # columns made at once and kept (a 1x1 conv's are a view of x)
+        if _is_pointwise(geom) or _cols_bytes_per_image(x, geom) * n <= _COLS_KEEP_BYTES:
+            # columns made at once and kept (a 1x1 conv's are a view of x)
             cols = x.reshape(n, -1, m) if _is_pointwise(geom) else im2col(x, geom)
             self.cols = cols.reshape(n, groups, ck_g, m)  # (N, G, C/G*K, M)
             # (G, F/G, C/G*K) @ (N, G, C/G*K, M) -> (N, G, F/G, M): w broadcast over N.
@@ -232,8 +236,7 @@ class Conv(Node):
         else:  # columns made a chunk of images at a time, and not kept
             self.cols = None
             out = np.empty((n, groups, f // groups, m), dtype=np.result_type(x, w))
-            for part in parts:
-                cols = im2col(x[part], geom).reshape(-1, groups, ck_g, m)
+            for part, cols in _column_chunks(x, geom, groups):
                 np.matmul(w3, cols, out=out[part])
         out = out.reshape(n, f, m)  # (N, F, M)
         if b is not None:
@@ -296,8 +299,7 @@ class Conv(Node):
             else:  # the forward's columns again, a chunk of images at a time
                 x = self.inputs[0].data
                 gw = np.zeros((groups, f // groups, ck_g), dtype=g.dtype)
-                for part in _chunks(x, geom) or ():
-                    cols = im2col(x[part], geom).reshape(-1, groups, ck_g, m)
+                for part, cols in _column_chunks(x, geom, groups):
                     gw += np.matmul(g4[part], cols.swapaxes(-1, -2)).sum(0)
             gw = make(gw.reshape(w.shape))
         return gx, gw
